@@ -1,0 +1,72 @@
+# leadmgr: `make run` serves the demo on http://127.0.0.1:8000; `make test` runs every check.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/leadmgr
+HOST ?= 127.0.0.1:8000
+
+.PHONY: help install install-dev run migrate test lint format test-postgres browsers bench clean
+
+help:
+	@echo "make run            install, migrate, load demo data on first run, serve on http://$(HOST)"
+	@echo "make test           install test tools, lint, check migrations, run the whole suite (SQLite)"
+	@echo "make test-postgres  the suite against PostgreSQL ($(PG_URL))"
+	@echo "make bench          the benchmarks in bench/ (see bench/README.md)"
+	@echo "make format         ruff format + ruff check --fix"
+
+$(PY):
+	@interpreter=$$(bin/find-python) || exit 1; \
+	  echo "Creating $(VENV) with $$interpreter"; \
+	  "$$interpreter" -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+
+# Stamp files: reinstall only when a requirements file changes.
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py seed_demo --if-empty
+	@echo "Serving leadmgr on http://$(HOST)/  (sign in as admin, operator or staff; password leadmgr-demo)"
+	$(PY) manage.py runserver $(HOST)
+
+# Chromium for the browser tests comes from Debian's packages (never a downloaded browser).
+browsers:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "The browser tests need Chromium: install it (e.g. 'sudo apt-get install chromium')." >&2; exit 1; fi; }
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+test: install-dev browsers lint
+	$(PY) manage.py check
+	$(VENV)/bin/pytest
+
+test-postgres: install-dev browsers
+	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install-dev
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

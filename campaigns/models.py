@@ -1,0 +1,166 @@
+"""Assistants (the AI voice agents and their variables) and campaigns (calling jobs and their policy)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+E_VARIABLE_NAME = (
+    "A variable name uses letters, digits and underscores and does not start with a digit "
+    "(for example customer_name)."
+)
+variable_name_validator = RegexValidator(VARIABLE_NAME_RE, E_VARIABLE_NAME)
+
+# Names the CSV format gives a meaning of its own; a variable cannot use them.
+RESERVED_VARIABLE_NAMES = frozenset(
+    {
+        "id",
+        "phone",
+        "campaign",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    }
+)
+E_RESERVED_NAME = "{name!r} is a column of its own in leadmgr; choose another variable name."
+
+
+class Assistant(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    message_template = models.TextField(
+        blank=True,
+        help_text="What the assistant says first; {{variable_name}} is replaced by the lead's value.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AssistantVariable(models.Model):
+    """A variable an assistant uses: its default pre-fills new leads; a required one must be set."""
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="variables")
+    name = models.CharField(max_length=64, validators=[variable_name_validator])
+    default = models.TextField(blank=True)
+    required = models.BooleanField(default=False)
+    description = models.CharField(max_length=255, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["assistant", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assistant", "name"],
+                name="assistant_variable_unique_name",
+                violation_error_message="This assistant already has a variable with this name.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.name in RESERVED_VARIABLE_NAMES or self.name.startswith("secondary_"):
+            raise ValidationError({"name": E_RESERVED_NAME.format(name=self.name)})
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+def default_calling_days() -> list[int]:
+    return [0, 1, 2, 3, 4]
+
+
+E_CALLING_DAYS = "Choose at least one calling day, each a weekday number from 0 (Monday) to 6 (Sunday)."
+
+
+class Campaign(models.Model):
+    class State(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        FINISHED = "finished", "Finished"
+
+    name = models.CharField(max_length=120, unique=True)
+    assistant = models.ForeignKey(Assistant, on_delete=models.PROTECT, related_name="campaigns")
+    state = models.CharField(max_length=16, choices=State, default=State.DRAFT)
+    max_retries = models.PositiveSmallIntegerField(
+        default=3, help_text="Retries after the first attempt (3 means at most 4 attempts)."
+    )
+    retry_interval = models.DurationField(
+        default=dt.timedelta(minutes=60), help_text="Time between a failed attempt and the next one."
+    )
+    calling_days = models.JSONField(
+        default=default_calling_days,
+        blank=True,  # emptiness is reported by clean() with a message that says what to choose
+        help_text="Weekdays calls may be placed, 0 = Monday … 6 = Sunday, in the callee's local time.",
+    )
+    window_start = models.TimeField(default=dt.time(9, 0), help_text="Callee's local time.")
+    window_end = models.TimeField(default=dt.time(17, 0), help_text="Callee's local time.")
+    concurrency_limit = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1)], help_text="Calls under way at once, at most."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(window_start__lt=models.F("window_end")),
+                name="campaign_window_start_before_end",
+                violation_error_message="The calling window must start before it ends.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(concurrency_limit__gte=1),
+                name="campaign_concurrency_at_least_one",
+                violation_error_message="The concurrency limit must be at least 1.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(retry_interval__gt=dt.timedelta(0)),
+                name="campaign_retry_interval_positive",
+                violation_error_message="The retry interval must be longer than zero.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        days = self.calling_days
+        if (
+            not isinstance(days, list)
+            or not days
+            or any(not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= 6 for d in days)
+        ):
+            raise ValidationError({"calling_days": E_CALLING_DAYS})
+        self.calling_days = sorted(set(days))
+
+    @property
+    def max_attempts(self) -> int:
+        """The first attempt plus the retries."""
+        return 1 + self.max_retries
+
+    @property
+    def calling_days_display(self) -> str:
+        return ", ".join(Weekday(d).label[:3] for d in sorted(self.calling_days))

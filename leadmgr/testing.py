@@ -1,0 +1,87 @@
+"""Test personas (operator, staff, admin, outsider) and factories, shared by all apps' tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from campaigns.models import Assistant, AssistantVariable, Campaign
+from leads import roles
+from leads.models import Lead, SecondaryContact
+
+PASSWORD = "correct-horse-battery-staple"
+_numbers = itertools.count(1000)
+
+
+def next_phone() -> str:
+    """A fresh valid San Francisco number (+1 415 2xx xxxx)."""
+    n = next(_numbers)
+    return f"+1415{200 + (n // 10_000) % 800:03d}{n % 10_000:04d}"
+
+
+def make_user(username: str, *, group: str | None = None, superuser: bool = False) -> User:
+    user = User.objects.create_user(username, password=PASSWORD, is_staff=superuser, is_superuser=superuser)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def make_assistant(name: str = "Sales Qualifier", variables=None, template: str = "") -> Assistant:
+    """variables: [(name, default, required), ...]; by default customer_name (required) and company."""
+    assistant = Assistant.objects.create(
+        name=name, message_template=template or "Hi {{customer_name}} from {{company}}."
+    )
+    if variables is None:
+        variables = [("customer_name", "", True), ("company", "Acme", False)]
+    for position, (var, default, required) in enumerate(variables):
+        AssistantVariable.objects.create(
+            assistant=assistant, name=var, default=default, required=required, position=position
+        )
+    return assistant
+
+
+def make_campaign(name: str = "Spring", assistant: Assistant | None = None, **fields) -> Campaign:
+    assistant = assistant or Assistant.objects.filter(name="Sales Qualifier").first() or make_assistant()
+    fields.setdefault("retry_interval", dt.timedelta(minutes=60))
+    return Campaign.objects.create(name=name, assistant=assistant, **fields)
+
+
+def make_lead(campaign: Campaign, phone: str | None = None, contacts=(), **fields) -> Lead:
+    fields.setdefault("variables", {"customer_name": "Sarah Johnson"})
+    lead = Lead.objects.create(campaign=campaign, phone=phone or next_phone(), **fields)
+    for position, contact in enumerate(contacts):
+        SecondaryContact.objects.create(lead=lead, phone=contact, position=position)
+    return lead
+
+
+@pytest.fixture
+def campaign(db) -> Campaign:
+    return make_campaign()
+
+
+@pytest.fixture
+def lead(campaign) -> Lead:
+    return make_lead(campaign)
+
+
+@pytest.fixture
+def operator(db) -> User:
+    return make_user("olivia", group=roles.OPERATORS)
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return make_user("sam", group=roles.STAFF)
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return make_user("ada", superuser=True)
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    return make_user("oscar")

@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.models import BaseInlineFormSet
+from django.template.response import TemplateResponse
+
+from leadmgr.pagination import CappedCountPaginator
+
+from . import lifecycle, services
+from . import variables as lead_variables
+from .models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
+from .phones import InvalidPhone, normalize_phone
+
+
+class PhoneFormMixin:
+    def clean_phone(self) -> str:
+        try:
+            return normalize_phone(self.cleaned_data.get("phone"))
+        except InvalidPhone as exc:
+            raise ValidationError(exc.messages) from None
+
+
+class SecondaryContactForm(PhoneFormMixin, forms.ModelForm):
+    phone = forms.CharField(label="Phone number", max_length=40)
+
+    class Meta:
+        model = SecondaryContact
+        fields = ["position", "phone", "variables"]
+
+
+class SecondaryContactFormSet(BaseInlineFormSet):
+    """Secondary numbers are distinct from the primary and from each other."""
+
+    def clean(self) -> None:
+        super().clean()
+        primary = getattr(self.instance, "_admin_primary", None) or self.instance.phone
+        phones = []
+        for form in self.forms:
+            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+                continue
+            phones.append((form, form.cleaned_data.get("phone")))
+        _, _, errors = services.validate_phones(primary or "+0", [p or "" for _, p in phones])
+        for i, (form, phone) in enumerate(phones):
+            key = f"contacts-{i}"
+            if phone and key in errors:
+                form.add_error("phone", errors[key])
+
+
+class SecondaryContactInline(admin.TabularInline):
+    model = SecondaryContact
+    form = SecondaryContactForm
+    formset = SecondaryContactFormSet
+    extra = 0
+    ordering = ["position", "id"]
+    fields = ["position", "phone", "variables"]
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = StatusChange
+    extra = 0
+    can_delete = False
+    fields = ["at", "from_status", "to_status", "automatic", "user", "reason"]
+    readonly_fields = fields
+    ordering = ["-at", "-id"]
+    verbose_name_plural = "Status history"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CallAttemptInline(admin.TabularInline):
+    model = CallAttempt
+    extra = 0
+    can_delete = False
+    fields = ["attempt_number", "phone", "started_at", "ended_at", "outcome", "provider_ref"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class LeadAdminForm(PhoneFormMixin, forms.ModelForm):
+    phone = forms.CharField(
+        label="Phone number", max_length=40, help_text="International format: +14155551234."
+    )
+
+    class Meta:
+        model = Lead
+        fields = ["phone", "campaign", "variables"]
+
+    def clean(self):
+        cleaned = super().clean()
+        campaign, values = cleaned.get("campaign"), cleaned.get("variables")
+        phone = cleaned.get("phone")
+        if campaign is None:
+            return cleaned
+        if not isinstance(values, dict):
+            self.add_error("variables", "Variables are a JSON object of names and values.")
+            return cleaned
+        values = services.clean_variables(values)
+        cleaned["variables"] = values
+        moving = self.instance.pk and self.instance.campaign_id != campaign.pk
+        if moving:
+            check = lead_variables.check_move(values, campaign.assistant)
+            if check.error:
+                self.add_error("variables", check.error)
+            self.move_warning = check.warning
+        else:
+            missing = lead_variables.missing_required(campaign.assistant, values)
+            if missing:
+                self.add_error(
+                    "variables", lead_variables.E_MISSING_REQUIRED.format(names=", ".join(missing))
+                )
+        if phone:
+            clash = Lead.objects.filter(campaign=campaign, phone=phone).exclude(pk=self.instance.pk)
+            if clash.exists():
+                self.add_error(
+                    "phone", services.E_DUPLICATE_PRIMARY.format(phone=phone, campaign=campaign.name)
+                )
+            # The contact formset validates against the primary being saved, not the stored one.
+            self.instance._admin_primary = phone
+        return cleaned
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    form = LeadAdminForm
+    list_display = ["phone", "campaign", "status", "attempts", "next_attempt_at", "created_at"]
+    list_filter = ["campaign", "status", "created_at"]
+    list_select_related = ["campaign"]
+    search_fields = ["phone", "variables"]
+    readonly_fields = ["status", "attempts", "next_attempt_at", "last_attempt_at", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["phone", "campaign", "variables"]}),
+        ("Calling", {"fields": readonly_fields}),
+    ]
+    inlines = [SecondaryContactInline, StatusChangeInline, CallAttemptInline]
+    # At a million leads: no second COUNT for "N total", and the one count is capped.
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+    actions = [
+        "delete_leads",
+        "reset_to_created",
+        "mark_completed",
+        "mark_rescheduled",
+        "mark_max_retries",
+    ]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # Django's delete_selected collects and lists every object; ours counts and deletes in SQL.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        warning = getattr(form, "move_warning", None)
+        if warning:
+            self.message_user(request, warning, messages.WARNING)
+
+    @admin.action(description="Delete selected leads", permissions=["delete"])
+    def delete_leads(self, request, queryset):
+        if request.POST.get("post") == "yes":
+            if not self.has_delete_permission(request):
+                raise PermissionDenied
+            leads, contacts = services.leads_delete(queryset)
+            self.message_user(
+                request, f"Deleted {leads} leads and {contacts} secondary contacts.", messages.SUCCESS
+            )
+            return None
+        lead_count = queryset.order_by().count()
+        contact_count = SecondaryContact.objects.filter(lead__in=queryset.order_by().values("pk")).count()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delete leads?",
+            "opts": self.model._meta,
+            "lead_count": lead_count,
+            "contact_count": contact_count,
+            # Selected ids are re-posted only for a hand-picked selection; "select all" re-posts the
+            # filter (the changelist's query string) instead of 100k ids.
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/leads/lead/delete_leads_confirmation.html", context)
+
+    def _status_action(self, request, queryset, target: str) -> None:
+        result = lifecycle.bulk_set_status(queryset, target, user=request.user, reason="Admin action")
+        self.message_user(
+            request, f"{result.changed} lead(s) set to {lifecycle.label(target)}.", messages.SUCCESS
+        )
+        for reason, n in result.refused.items():
+            self.message_user(request, f"{n} lead(s) left unchanged: {reason}", messages.WARNING)
+
+    @admin.action(description="Reset to Created (back in the queue)", permissions=["change"])
+    def reset_to_created(self, request, queryset):
+        self._status_action(request, queryset, Status.CREATED)
+
+    @admin.action(description="Set to Completed (out of the queue)", permissions=["change"])
+    def mark_completed(self, request, queryset):
+        self._status_action(request, queryset, Status.COMPLETED)
+
+    @admin.action(description="Set to Rescheduled (restart the retry timer)", permissions=["change"])
+    def mark_rescheduled(self, request, queryset):
+        self._status_action(request, queryset, Status.RESCHEDULED)
+
+    @admin.action(description="Set to Max Retries (mark exhausted)", permissions=["change"])
+    def mark_max_retries(self, request, queryset):
+        self._status_action(request, queryset, Status.MAX_RETRIES)
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(admin.ModelAdmin):
+    list_display = ["lead", "from_status", "to_status", "at", "automatic", "user", "reason"]
+    list_filter = ["automatic", "to_status"]
+    list_select_related = ["lead", "user"]
+    raw_id_fields = ["lead", "user"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CallAttempt)
+class CallAttemptAdmin(admin.ModelAdmin):
+    list_display = ["lead", "phone", "attempt_number", "started_at", "ended_at", "outcome", "provider"]
+    list_filter = ["outcome", "provider"]
+    list_select_related = ["lead"]
+    raw_id_fields = ["lead", "contact"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

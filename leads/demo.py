@@ -1,0 +1,332 @@
+"""Demo and benchmark data: assistants, campaigns, and leads with contacts in every status.
+
+``seed_demo`` builds a small, realistic data set through the real lifecycle (so the history is what
+the runner and operators would have written). ``bulk_generate`` fills a database with up to a
+million leads for the benchmarks, writing rows directly in large batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.models import Assistant, AssistantVariable, Campaign
+
+from . import lifecycle
+from .models import Lead, SecondaryContact, Status
+
+# US area codes across all four mainland time zones, and London: phonenumbers accepts all of them.
+US_AREAS = ["212", "312", "415", "512", "617", "646", "702", "713", "801", "206", "303", "404", "602", "305"]
+FIRST = ["Sarah", "John", "Jane", "Miguel", "Aiko", "Priya", "Lars", "Chloé", "Omar", "Zoë", "Wei", "Fatima"]
+LAST = [
+    "Johnson",
+    "Smith",
+    "Doe",
+    "García",
+    "Tanaka",
+    "Patel",
+    "Nilsson",
+    "Dubois",
+    "Haddad",
+    "Müller",
+    "Chen",
+]
+COMPANIES = [
+    "TechStart Solutions",
+    "Northwind Traders",
+    "Blue Harbor Logistics",
+    "Acme Analytics",
+    "Greenleaf Dental",
+    "Summit Realty",
+    "Orbit Fitness",
+]
+INDUSTRIES = ["Software Development", "Logistics", "Healthcare", "Real Estate", "Retail", "Fitness"]
+INTERACTIONS = [
+    "Requested demo of premium features",
+    "Downloaded the pricing guide",
+    "Asked about an enterprise plan",
+    "Attended the spring webinar",
+    "Missed the last scheduled call",
+]
+TIMES = ["Morning EST", "Afternoon EST", "Evening PST", "Any time", "Lunch hour CST"]
+ROLES = [("CEO", "Final approval"), ("CTO", "Technical decisions"), ("CFO", "Budget"), ("Office manager", "")]
+
+ASSISTANTS = [
+    {
+        "name": "Sales Qualifier",
+        "description": "Qualifies inbound demo requests and books a call with sales.",
+        "message_template": (
+            "Hi {{customer_name}}, this is Ava from leadmgr calling about {{company}}'s request: "
+            "{{last_interaction}}. Is now a good time?"
+        ),
+        "variables": [
+            ("customer_name", "", True, "Who we are calling"),
+            ("company", "", True, "The customer's company"),
+            ("last_interaction", "Requested a demo", False, "Context for the opening line"),
+            ("preferred_contact_time", "Afternoon EST", False, "When they like to be called"),
+            ("industry", "Software Development", False, "For tailoring the pitch"),
+        ],
+    },
+    {
+        "name": "Appointment Reminder",
+        "description": "Reminds customers of an upcoming appointment and confirms it.",
+        "message_template": "Hello {{customer_name}}, a reminder of your appointment on {{appointment_date}}.",
+        "variables": [
+            ("customer_name", "", True, "Who we are calling"),
+            ("appointment_date", "", True, "Date and time of the appointment"),
+            ("clinic", "Greenleaf Dental", False, "Where the appointment is"),
+        ],
+    },
+    {
+        "name": "Renewal Outreach",
+        "description": "Reaches decision-makers before their contract renews.",
+        "message_template": "Hi {{contact_name}}, I'm calling about {{company}}'s renewal on {{renewal_date}}.",
+        "variables": [
+            ("contact_name", "", True, "Decision-maker's name"),
+            ("company", "", True, "Customer company"),
+            ("role", "", False, "Their role"),
+            ("decision_authority", "", False, "What they can approve"),
+            ("renewal_date", "next month", False, "When the contract renews"),
+        ],
+    },
+]
+
+CAMPAIGNS = [
+    ("Spring demo follow-up", "Sales Qualifier", Campaign.State.RUNNING),
+    ("Webinar leads", "Sales Qualifier", Campaign.State.DRAFT),
+    ("Dental reminders", "Appointment Reminder", Campaign.State.PAUSED),
+    ("Q3 renewals", "Renewal Outreach", Campaign.State.FINISHED),
+]
+
+
+def phone_for(index: int) -> str:
+    """A valid, distinct E.164 US number for every index below 14 × 8,000,000."""
+    area = US_AREAS[index % len(US_AREAS)]
+    rest = index // len(US_AREAS)
+    exchange = 200 + (rest // 10_000) % 800
+    line = rest % 10_000
+    return f"+1{area}{exchange:03d}{line:04d}"
+
+
+@transaction.atomic
+def ensure_demo_campaigns() -> list[Campaign]:
+    """The demo assistants and campaigns, created once (idempotent)."""
+    assistants = {}
+    for spec in ASSISTANTS:
+        assistant, created = Assistant.objects.get_or_create(
+            name=spec["name"],
+            defaults={"description": spec["description"], "message_template": spec["message_template"]},
+        )
+        if created:
+            AssistantVariable.objects.bulk_create(
+                AssistantVariable(
+                    assistant=assistant, name=n, default=d, required=r, description=desc, position=i
+                )
+                for i, (n, d, r, desc) in enumerate(spec["variables"])
+            )
+        assistants[spec["name"]] = assistant
+    campaigns = []
+    for name, assistant_name, state in CAMPAIGNS:
+        campaign, _ = Campaign.objects.get_or_create(
+            name=name, defaults={"assistant": assistants[assistant_name], "state": state}
+        )
+        campaigns.append(campaign)
+    return campaigns
+
+
+def lead_values(rng: random.Random, assistant_name: str) -> dict[str, str]:
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    company = rng.choice(COMPANIES)
+    if assistant_name == "Appointment Reminder":
+        day = dt.date(2026, 12, 1) + dt.timedelta(days=rng.randrange(30))
+        return {
+            "customer_name": f"{first} {last}",
+            "appointment_date": f"{day:%b %d} at {rng.randrange(9, 17)}:00",
+        }
+    if assistant_name == "Renewal Outreach":
+        role, authority = rng.choice(ROLES)
+        values = {"contact_name": f"{first} {last}", "company": company, "role": role}
+        return values | ({"decision_authority": authority} if authority else {})
+    return {
+        "customer_name": f"{first} {last}",
+        "company": company,
+        "last_interaction": rng.choice(INTERACTIONS),
+        "preferred_contact_time": rng.choice(TIMES),
+        "industry": rng.choice(INDUSTRIES),
+    }
+
+
+def contact_values(rng: random.Random) -> dict[str, str]:
+    role, authority = rng.choice(ROLES)
+    values = {"contact_name": f"{rng.choice(FIRST)} {rng.choice(LAST)}", "role": role}
+    return values | ({"decision_authority": authority} if authority else {})
+
+
+def seed_demo(n_leads: int, *, seed: int = 7) -> int:
+    """Add ``n_leads`` demo leads spread over the demo campaigns, through the real lifecycle."""
+    rng = random.Random(seed)
+    campaigns = ensure_demo_campaigns()
+    offset = Lead.objects.count()
+    now = timezone.now()
+    created = 0
+    with transaction.atomic():
+        leads = []
+        for i in range(n_leads):
+            campaign = campaigns[i % len(campaigns)]
+            leads.append(
+                Lead(
+                    campaign=campaign,
+                    phone=phone_for(offset + i),
+                    variables=lead_values(rng, campaign.assistant.name),
+                )
+            )
+        leads = Lead.objects.bulk_create(leads)
+        contacts = []
+        for i, lead in enumerate(leads):
+            for position in range(rng.choice([0, 0, 1, 1, 2])):
+                contacts.append(
+                    SecondaryContact(
+                        lead=lead,
+                        phone=phone_for(10_000_000 + 3 * (offset + i) + position),
+                        variables=contact_values(rng),
+                        position=position,
+                    )
+                )
+        SecondaryContact.objects.bulk_create(contacts)
+        for lead in leads:
+            _walk_demo_lifecycle(lead, rng, now)
+            created += 1
+    return created
+
+
+def _walk_demo_lifecycle(lead: Lead, rng: random.Random, now: dt.datetime) -> None:
+    """Move a demo lead to a status drawn from a realistic mix, writing history as it goes."""
+    lease = dt.timedelta(minutes=10)
+    roll = rng.random()
+    if roll < 0.35:
+        return  # Created
+    if roll < 0.45:
+        lifecycle.set_status(
+            lead,
+            Status.SCHEDULED,
+            reason="Asked for a callback",
+            scheduled_at=now + dt.timedelta(hours=rng.randrange(1, 72)),
+            now=now,
+        )
+        return
+    at = now - dt.timedelta(hours=rng.randrange(2, 200))
+    lifecycle.start_attempt(lead, lease=lease, now=at)
+    if roll < 0.5:
+        return  # Processing: a call under way right now
+    if roll < 0.7:
+        lifecycle.finish_attempt(lead, succeeded=True, now=at + dt.timedelta(minutes=3))
+        return
+    lifecycle.finish_attempt(lead, succeeded=False, outcome="no answer", now=at + dt.timedelta(minutes=1))
+    if roll < 0.85:
+        return  # Rescheduled
+    while lead.status == Status.RESCHEDULED:
+        at += lead.campaign.retry_interval
+        lifecycle.start_attempt(lead, lease=lease, now=at)
+        lifecycle.finish_attempt(lead, succeeded=False, outcome="busy", now=at + dt.timedelta(minutes=1))
+    # Max Retries
+
+
+# --- Benchmark data ---------------------------------------------------------------------------
+
+STATUS_MIX = [
+    (Status.CREATED, 0.40),
+    (Status.SCHEDULED, 0.08),
+    (Status.RESCHEDULED, 0.20),
+    (Status.COMPLETED, 0.22),
+    (Status.MAX_RETRIES, 0.10),
+]
+
+
+def _rows(
+    start: int, n: int, campaigns: list[Campaign], rng: random.Random, now: dt.datetime
+) -> Iterator[tuple]:
+    statuses = [s for s, _ in STATUS_MIX]
+    weights = [w for _, w in STATUS_MIX]
+    for i in range(start, start + n):
+        campaign = campaigns[i % len(campaigns)]
+        status = rng.choices(statuses, weights)[0]
+        created = now - dt.timedelta(seconds=(start + n - i) * 30)
+        next_at = now + dt.timedelta(hours=1) if status in (Status.SCHEDULED, Status.RESCHEDULED) else None
+        attempts = 0 if status in (Status.CREATED, Status.SCHEDULED) else rng.randint(1, 4)
+        yield (i, campaign, status, created, next_at, attempts)
+
+
+def bulk_generate(n_leads: int, *, seed: int = 11, batch: int = 5_000, progress=None) -> int:
+    """Append ``n_leads`` leads (each with 0–2 contacts) with plain INSERTs in batches.
+
+    Statuses are written directly, as an import would: this is data for benchmarks, not history.
+    """
+    import json
+
+    rng = random.Random(seed)
+    campaigns = ensure_demo_campaigns()
+    names = {c.pk: c.assistant.name for c in campaigns}
+    lead_table, contact_table = Lead._meta.db_table, SecondaryContact._meta.db_table
+    start = (Lead.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+    now = timezone.now()
+    lead_sql = (
+        f"INSERT INTO {lead_table} (id, campaign_id, phone, status, variables, attempts, next_attempt_at,"
+        " last_attempt_at, lease_expires_at, created_at, updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+    )
+    contact_sql = f"INSERT INTO {contact_table} (lead_id, phone, variables, position) VALUES (%s,%s,%s,%s)"
+    adapt = connection.ops.adapt_datetimefield_value
+    done = 0
+    while done < n_leads:
+        size = min(batch, n_leads - done)
+        leads, contacts = [], []
+        for i, campaign, status, created, next_at, attempts in _rows(start + done, size, campaigns, rng, now):
+            values = json.dumps(lead_values(rng, names[campaign.pk]), ensure_ascii=False)
+            created_db, next_db = adapt(created), adapt(next_at)
+            last = created_db if attempts else None
+            leads.append(
+                (
+                    i,
+                    campaign.pk,
+                    phone_for(i),
+                    status,
+                    values,
+                    attempts,
+                    next_db,
+                    last,
+                    None,
+                    created_db,
+                    created_db,
+                )
+            )
+            for position in range(rng.choice((0, 1, 1, 2))):
+                contacts.append(
+                    (
+                        i,
+                        phone_for(50_000_000 + 2 * i + position),
+                        json.dumps(contact_values(rng), ensure_ascii=False),
+                        position,
+                    )
+                )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(lead_sql, leads)
+            cursor.executemany(contact_sql, contacts)
+        done += size
+        if progress:
+            progress(done)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Explicit ids bypassed the sequence; move it past them.
+            for table in (lead_table,):
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
+                )
+            cursor.execute(f"ANALYZE {lead_table}")
+            cursor.execute(f"ANALYZE {contact_table}")
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    return done

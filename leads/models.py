@@ -1,0 +1,187 @@
+"""Leads, their secondary contacts, their status history and their call attempts.
+
+Lead.status is written only by ``leads.lifecycle``; phones are E.164 strings made by
+``leads.phones.normalize_phone``. Phones are stored as plain strings rather than through
+django-phonenumber-field because that field parses every value read back (about 35k/s), which
+would cap exports and list pages at a million rows; the normaliser runs on input instead.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
+
+from campaigns.models import Campaign
+
+from .phones import E164_RE
+
+e164_validator = RegexValidator(E164_RE, "Store phone numbers in E.164, for example +14155551234.")
+
+
+class Status(models.TextChoices):
+    CREATED = "created", "Created"
+    SCHEDULED = "scheduled", "Scheduled"
+    PROCESSING = "processing", "Processing"
+    RESCHEDULED = "rescheduled", "Rescheduled"
+    COMPLETED = "completed", "Completed"
+    MAX_RETRIES = "max_retries", "Max Retries"
+
+
+class Lead(models.Model):
+    Status = Status
+
+    # DO_NOTHING leaves the guard to the database's foreign key (a campaign with leads cannot be
+    # deleted): Python-level PROTECT cannot sit in the same chain as the database-level cascades
+    # below, and those are what make deleting 100k leads cheap.
+    campaign = models.ForeignKey(Campaign, on_delete=models.DO_NOTHING, related_name="leads")
+    phone = models.CharField("phone number", max_length=16, validators=[e164_validator])
+    status = models.CharField(max_length=16, choices=Status, default=Status.CREATED)
+    variables = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # While Processing: when the attempt's claim runs out and another worker may recover the lead.
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("import_lead", "Can import leads from CSV"),
+            ("export_lead", "Can export leads to CSV"),
+            ("bulk_delete_lead", "Can delete leads in bulk"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "phone"],
+                name="lead_unique_phone_per_campaign",
+                violation_error_message="This campaign already has a lead with this phone number.",
+            ),
+        ]
+        indexes = [
+            # The leads table: filtered by campaign and status, newest first.
+            models.Index(fields=["campaign", "status", "-created_at"], name="lead_campaign_status_created"),
+            # The leads table unfiltered or filtered by date only, newest first.
+            models.Index(fields=["-created_at", "-id"], name="lead_created"),
+            # The runner's queue: due leads of a campaign by status and time.
+            models.Index(fields=["campaign", "status", "next_attempt_at"], name="lead_queue"),
+            # Lease recovery: Processing leads whose claim has run out.
+            models.Index(fields=["status", "lease_expires_at"], name="lead_lease"),
+            # Search and sort by phone across campaigns.
+            models.Index(fields=["phone"], name="lead_phone"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone} ({self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return f"/leads/{self.pk}/"
+
+
+class SecondaryContact(models.Model):
+    """Another number for the same lead, called after the primary in ``position`` order."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="contacts")
+    phone = models.CharField("phone number", max_length=16, validators=[e164_validator])
+    variables = models.JSONField(default=dict, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["lead", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead", "phone"],
+                name="contact_unique_phone_per_lead",
+                violation_error_message="This lead already has a secondary contact with this number.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.phone
+
+
+class StatusChange(models.Model):
+    """One row of a lead's history: every status change, automatic or manual."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="history")
+    from_status = models.CharField(max_length=16, choices=Status, blank=True)
+    to_status = models.CharField(max_length=16, choices=Status)
+    at = models.DateTimeField()
+    automatic = models.BooleanField(default=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="lead_status_changes",
+    )
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["lead", "at", "id"]
+        # The lead page lists its history in order.
+        indexes = [models.Index(fields=["lead", "at"], name="status_change_lead_at")]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '—'} → {self.to_status}"
+
+
+class CallAttempt(models.Model):
+    """One dial of one number during an attempt; an attempt dials numbers in order until one succeeds."""
+
+    class Outcome(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        NO_ANSWER = "no_answer", "No answer"
+        BUSY = "busy", "Busy"
+        VOICEMAIL = "voicemail", "Voicemail"
+        FAILED = "failed", "Failed"
+        LOST = "lost", "Lost (worker stopped)"
+
+    lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="calls")
+    # Null when the primary number was dialled.
+    contact = models.ForeignKey(
+        SecondaryContact, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="calls"
+    )
+    attempt_number = models.PositiveIntegerField()
+    phone = models.CharField(max_length=16)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome, blank=True)
+    provider = models.CharField(max_length=32, blank=True)
+    provider_ref = models.CharField(max_length=128, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["lead", "started_at", "id"]
+        # The lead page lists its calls in order.
+        indexes = [models.Index(fields=["lead", "started_at"], name="call_attempt_lead_started")]
+
+    def __str__(self) -> str:
+        return f"{self.phone} {self.outcome or 'in progress'}"
+
+    @property
+    def is_success(self) -> bool:
+        return self.outcome == self.Outcome.COMPLETED
+
+
+E_CAMPAIGN_HAS_LEADS = (
+    "Campaign {campaign!r} still has {n} lead(s): delete them or move them to another campaign first."
+)
+
+
+@receiver(pre_delete, sender=Campaign, dispatch_uid="leads.protect_campaigns_with_leads")
+def protect_campaigns_with_leads(sender, instance: Campaign, **kwargs) -> None:
+    """PROTECT for Lead.campaign, which must stay DO_NOTHING at the model level (see Lead.campaign).
+
+    The database's foreign key refuses the delete too, but only at commit; this says why, at once.
+    """
+    n = Lead.objects.filter(campaign=instance).count()
+    if n:
+        raise models.ProtectedError(
+            E_CAMPAIGN_HAS_LEADS.format(campaign=instance.name, n=n),
+            set(Lead.objects.filter(campaign=instance)[:10]),
+        )

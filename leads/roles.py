@@ -1,0 +1,30 @@
+"""The roles of the contract, as Django groups (created by migration leads.0002_roles)."""
+
+from __future__ import annotations
+
+OPERATORS = "Operators"
+STAFF = "Staff"
+
+# Operators work leads: view, add and change them (status included) and their contacts.
+OPERATOR_PERMISSIONS = [
+    "leads.view_lead",
+    "leads.add_lead",
+    "leads.change_lead",
+    "leads.view_secondarycontact",
+    "leads.add_secondarycontact",
+    "leads.change_secondarycontact",
+    "leads.delete_secondarycontact",
+    "leads.view_statuschange",
+    "leads.view_callattempt",
+    "campaigns.view_campaign",
+    "campaigns.view_assistant",
+]
+# Staff also move leads in and out in bulk.
+STAFF_PERMISSIONS = [
+    *OPERATOR_PERMISSIONS,
+    "leads.delete_lead",
+    "leads.import_lead",
+    "leads.export_lead",
+    "leads.bulk_delete_lead",
+]
+ROLE_PERMISSIONS = {OPERATORS: OPERATOR_PERMISSIONS, STAFF: STAFF_PERMISSIONS}

@@ -1,0 +1,90 @@
+"""Reads shared by the leads table, the export, bulk actions, the admin and the commands.
+
+``lead_list`` is the one definition of "the leads matching these filters": the web filter set, the
+export command and the bulk actions all build their queryset through it, so a filtered table, its
+export and its bulk delete always agree on which rows they mean.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from campaigns.models import VARIABLE_NAME_RE, Campaign
+
+from .models import Lead, Status
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def search_q(text: str) -> Q:
+    """Free text over the phone and the variables' content (keys and values)."""
+    text = text.strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    q = Q(variables__icontains=text)
+    if digits and len(digits) >= 3:
+        q |= Q(phone__contains=digits)
+    return q
+
+
+def filter_leads(
+    leads: QuerySet[Lead],
+    *,
+    campaign: Campaign | int | str | None = None,
+    statuses: Iterable[str] | None = None,
+    created_from: dt.date | None = None,
+    created_to: dt.date | None = None,
+    variable_key: str | None = None,
+    variable_value: str | None = None,
+    variables_text: str | None = None,
+    search: str | None = None,
+) -> QuerySet[Lead]:
+    """Narrow ``leads``; every argument left empty filters nothing.
+
+    ``campaign`` is a Campaign, its id, or its name. Dates are inclusive days in the site's zone.
+    """
+    if campaign not in (None, ""):
+        if isinstance(campaign, Campaign):
+            leads = leads.filter(campaign=campaign)
+        elif isinstance(campaign, int) or str(campaign).isdigit():
+            leads = leads.filter(campaign_id=int(campaign))
+        else:
+            leads = leads.filter(campaign__name=campaign)
+    statuses = [s for s in (statuses or []) if s]
+    if statuses:
+        leads = leads.filter(status__in=statuses)
+    if created_from:
+        leads = leads.filter(created_at__gte=_day_start(created_from))
+    if created_to:
+        leads = leads.filter(created_at__lt=_day_start(created_to + dt.timedelta(days=1)))
+    if variable_key and not VARIABLE_NAME_RE.match(variable_key):
+        return leads.none()  # not a name any variable can have
+    if variable_key:
+        if variable_value:
+            leads = leads.filter(**{f"variables__{variable_key}__icontains": variable_value})
+        else:
+            leads = leads.filter(variables__has_key=variable_key)
+    elif variable_value:
+        leads = leads.filter(variables__icontains=variable_value)
+    if variables_text:
+        leads = leads.filter(variables__icontains=variables_text)
+    if search:
+        leads = leads.filter(search_q(search))
+    return leads
+
+
+def lead_list(**filters) -> QuerySet[Lead]:
+    """All leads matching ``filters`` (see ``filter_leads``), newest first."""
+    return filter_leads(Lead.objects.all(), **filters)
+
+
+def status_counts(campaign: Campaign | None = None) -> dict[str, int]:
+    """Leads per status (every status present, zeros included), for one campaign or all."""
+    leads = Lead.objects.all() if campaign is None else Lead.objects.filter(campaign=campaign)
+    counts = dict(leads.order_by().values_list("status").annotate(n=Count("id")))
+    return {status: counts.get(status, 0) for status in Status.values}

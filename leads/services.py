@@ -1,0 +1,184 @@
+"""Writes that touch a lead and its contacts together, each in one transaction.
+
+Forms and the admin hand raw input here; this module normalises phones, checks the rules that need
+other rows (unique primary per campaign, distinct numbers within a lead, required variables, the
+move check) and raises ``ValidationError`` keyed by field so a form can show each message in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from campaigns.models import Campaign
+
+from . import variables as lead_variables
+from .models import Lead, SecondaryContact
+from .phones import InvalidPhone, normalize_phone
+
+E_DUPLICATE_PRIMARY = "{phone} is already a lead in campaign {campaign!r}."
+E_CONTACT_IS_PRIMARY = "{phone} is this lead's primary number; a secondary contact needs another number."
+E_CONTACT_REPEATED = "{phone} is already secondary contact {n}; each number may appear once."
+
+
+@dataclass
+class ContactInput:
+    phone: str
+    variables: dict = field(default_factory=dict)
+    id: int | None = None  # an existing contact being kept (its call history stays linked)
+
+
+@dataclass
+class LeadSaveResult:
+    lead: Lead
+    warnings: list[str] = field(default_factory=list)
+
+
+def clean_variables(values: Mapping | None) -> dict[str, str]:
+    """Keep set values only, as strings (an empty value means "not set")."""
+    return {
+        str(k).strip(): str(v)
+        for k, v in (values or {}).items()
+        if str(k).strip() and lead_variables.is_set(v)
+    }
+
+
+def validate_phones(
+    primary: str, contacts: Sequence[str], region: str | None = None
+) -> tuple[str, list[str], dict]:
+    """Normalise the primary and the contact numbers; return them and the errors by field.
+
+    Error keys: ``phone`` for the primary, ``contacts-<i>`` for the i-th contact (0-based).
+    """
+    errors: dict[str, list[str]] = {}
+    try:
+        primary_e164 = normalize_phone(primary, region)
+    except InvalidPhone as exc:
+        errors["phone"] = exc.messages
+        primary_e164 = ""
+    normalised: list[str] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(contacts):
+        key = f"contacts-{i}"
+        try:
+            phone = normalize_phone(raw, region)
+        except InvalidPhone as exc:
+            errors[key] = exc.messages
+            normalised.append("")
+            continue
+        if phone == primary_e164:
+            errors[key] = [E_CONTACT_IS_PRIMARY.format(phone=phone)]
+        elif phone in seen:
+            errors[key] = [E_CONTACT_REPEATED.format(phone=phone, n=seen[phone] + 1)]
+        else:
+            seen[phone] = i
+        normalised.append(phone)
+    return primary_e164, normalised, errors
+
+
+def _check_unique_primary(campaign: Campaign, phone: str, exclude_pk: int | None, errors: dict) -> None:
+    if not phone or "phone" in errors:
+        return
+    clash = Lead.objects.filter(campaign=campaign, phone=phone)
+    if exclude_pk:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        errors["phone"] = [E_DUPLICATE_PRIMARY.format(phone=phone, campaign=campaign.name)]
+
+
+def _save_contacts(lead: Lead, contacts: Sequence[ContactInput], phones: list[str]) -> None:
+    existing = {c.pk: c for c in lead.contacts.all()} if lead.pk else {}
+    keep = {c.id for c in contacts if c.id in existing}
+    SecondaryContact.objects.filter(lead=lead).exclude(pk__in=keep).delete()
+    # Move kept contacts out of the way first so a swap of two numbers never meets the unique
+    # (lead, phone) constraint half-way.
+    updated: list[SecondaryContact] = []
+    created: list[SecondaryContact] = []
+    for position, (contact, phone) in enumerate(zip(contacts, phones, strict=True)):
+        values = clean_variables(contact.variables)
+        if contact.id in keep:
+            obj = existing[contact.id]
+            obj.phone, obj.variables, obj.position = phone, values, position
+            updated.append(obj)
+        else:
+            created.append(SecondaryContact(lead=lead, phone=phone, variables=values, position=position))
+    if updated:
+        for obj in updated:
+            SecondaryContact.objects.filter(pk=obj.pk).update(phone=f"~{obj.pk}")
+        SecondaryContact.objects.bulk_update(updated, ["phone", "variables", "position"])
+    SecondaryContact.objects.bulk_create(created)
+
+
+@transaction.atomic
+def lead_create(
+    *,
+    campaign: Campaign,
+    phone: str,
+    variables: Mapping | None = None,
+    contacts: Sequence[ContactInput] = (),
+    region: str | None = None,
+) -> LeadSaveResult:
+    """Create a lead in status Created with its contacts in calling order."""
+    primary, contact_phones, errors = validate_phones(phone, [c.phone for c in contacts], region)
+    _check_unique_primary(campaign, primary, None, errors)
+    values = clean_variables(variables)
+    missing = lead_variables.missing_required(campaign.assistant, values)
+    if missing:
+        errors["variables"] = [lead_variables.E_MISSING_REQUIRED.format(names=", ".join(missing))]
+    if errors:
+        raise ValidationError(errors)
+    lead = Lead.objects.create(campaign=campaign, phone=primary, variables=values)
+    _save_contacts(lead, contacts, contact_phones)
+    return LeadSaveResult(lead)
+
+
+@transaction.atomic
+def lead_update(
+    *,
+    lead: Lead,
+    campaign: Campaign,
+    phone: str,
+    variables: Mapping | None = None,
+    contacts: Sequence[ContactInput] = (),
+    region: str | None = None,
+) -> LeadSaveResult:
+    """Change a lead's phone, campaign, variables and contacts (not its status: see lifecycle).
+
+    Moving to another campaign runs the move check: a missing required variable is an error, a
+    variable the new assistant does not use is a warning returned with the result.
+    """
+    primary, contact_phones, errors = validate_phones(phone, [c.phone for c in contacts], region)
+    _check_unique_primary(campaign, primary, lead.pk, errors)
+    values = clean_variables(variables)
+    warnings: list[str] = []
+    if campaign.pk != lead.campaign_id:
+        check = lead_variables.check_move(values, campaign.assistant)
+        if check.error:
+            errors["variables"] = [check.error]
+        if check.warning:
+            warnings.append(check.warning)
+    else:
+        missing = lead_variables.missing_required(campaign.assistant, values)
+        if missing:
+            errors["variables"] = [lead_variables.E_MISSING_REQUIRED.format(names=", ".join(missing))]
+    if errors:
+        raise ValidationError(errors)
+    lead.campaign, lead.phone, lead.variables = campaign, primary, values
+    lead.save(update_fields=["campaign", "phone", "variables", "updated_at"])
+    _save_contacts(lead, contacts, contact_phones)
+    return LeadSaveResult(lead, warnings)
+
+
+def leads_delete(leads) -> tuple[int, int]:
+    """Delete a filtered set of leads; contacts, history and calls go with them in the database.
+
+    Returns (leads deleted, secondary contacts deleted). Counting first keeps the report exact;
+    the delete itself is a single statement thanks to the database-level cascades.
+    """
+    with transaction.atomic():
+        contacts = SecondaryContact.objects.filter(lead__in=leads.order_by().values("pk")).count()
+        deleted, _ = leads.order_by().delete()
+    return deleted, contacts

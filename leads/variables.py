@@ -1,0 +1,111 @@
+"""Variables: assistant defaults, lead and contact overrides, the required check, the move check.
+
+Effective variables are layered: the assistant's defaults, then the lead's own values, then (when a
+secondary contact is called) that contact's values. An empty value counts as "not set" at every
+layer, so a lead's blank never hides a default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from campaigns.models import Assistant, AssistantVariable
+
+E_MISSING_REQUIRED = "Required variables are not set: {names}."
+E_MOVE_MISSING = "The new campaign's assistant requires variables this lead does not set: {names}."
+W_MOVE_UNKNOWN = "The new campaign's assistant does not use these variables (they are kept): {names}."
+
+TEMPLATE_VAR_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def definitions(assistant: Assistant) -> list[AssistantVariable]:
+    """The assistant's variable definitions in order (uses a prefetch when there is one)."""
+    return list(assistant.variables.all())
+
+
+def defaults(assistant: Assistant) -> dict[str, str]:
+    """What a new lead's form is pre-filled with."""
+    return {v.name: v.default for v in definitions(assistant)}
+
+
+def required_names(assistant: Assistant) -> list[str]:
+    return [v.name for v in definitions(assistant) if v.required]
+
+
+def is_set(value: object) -> bool:
+    """A value counts as set unless it is None or blank."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _set(values: Mapping[str, object] | None) -> dict[str, object]:
+    return {k: v for k, v in (values or {}).items() if is_set(v)}
+
+
+def effective(
+    assistant: Assistant, lead_values: Mapping | None, contact_values: Mapping | None = None
+) -> dict:
+    """Defaults, overridden by the lead's values, overridden by the contact's."""
+    result = _set(defaults(assistant))
+    result |= _set(lead_values)
+    result |= _set(contact_values)
+    return result
+
+
+def missing_required(assistant: Assistant, lead_values: Mapping | None) -> list[str]:
+    """Names of required variables left empty after defaults; [] when all are set."""
+    values = effective(assistant, lead_values)
+    return [name for name in required_names(assistant) if name not in values]
+
+
+@dataclass
+class MoveCheck:
+    """What moving a lead's variables to another assistant would break (errors) or leave unused."""
+
+    missing: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+    @property
+    def error(self) -> str | None:
+        return E_MOVE_MISSING.format(names=", ".join(self.missing)) if self.missing else None
+
+    @property
+    def warning(self) -> str | None:
+        return W_MOVE_UNKNOWN.format(names=", ".join(self.unknown)) if self.unknown else None
+
+
+def check_move(lead_values: Mapping | None, new_assistant: Assistant) -> MoveCheck:
+    """Check a lead's own values against another assistant: missing required, unknown names."""
+    known = {v.name for v in definitions(new_assistant)}
+    own = _set(lead_values)
+    return MoveCheck(
+        missing=missing_required(new_assistant, own),
+        unknown=sorted(name for name in own if name not in known),
+    )
+
+
+@dataclass
+class RenderedMessage:
+    text: str
+    missing: list[str]
+
+
+def render_message(template: str, values: Mapping[str, object]) -> RenderedMessage:
+    """Fill ``{{name}}`` placeholders; a placeholder with no value stays visible and is listed."""
+    missing: list[str] = []
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        value = values.get(name)
+        if not is_set(value):
+            if name not in missing:
+                missing.append(name)
+            return match.group(0)
+        return str(value)
+
+    return RenderedMessage(TEMPLATE_VAR_RE.sub(substitute, template or ""), missing)
