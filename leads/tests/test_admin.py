@@ -212,3 +212,29 @@ def test_campaigns_are_edited_with_their_policy_and_window(admin_client, campaig
         [0, 2, 4],
         10,
     )
+
+
+def test_the_scheduled_action_asks_for_a_time_then_schedules(admin_client, admin_user, campaign):
+    leads = [make_lead(campaign) for _ in range(2)]
+    ids = [lead.pk for lead in leads]
+    ask = admin_client.post(CHANGELIST, {"action": "mark_scheduled", ACTION_CHECKBOX_NAME: ids, "index": 0})
+    assert ask.status_code == 200
+    assert "Schedule <strong>2 leads</strong>" in ask.content.decode()
+    assert not Lead.objects.filter(status=Status.SCHEDULED).exists()
+
+    done = admin_client.post(
+        CHANGELIST,
+        {
+            "action": "mark_scheduled",
+            ACTION_CHECKBOX_NAME: ids,
+            "index": 0,
+            "scheduled_at": "2026-12-01 15:30",
+            "reason": "Callback requested",
+        },
+        follow=True,
+    )
+    assert done.status_code == 200
+    scheduled = Lead.objects.filter(status=Status.SCHEDULED)
+    assert scheduled.count() == 2
+    assert {lead.next_attempt_at.isoformat() for lead in scheduled} == {"2026-12-01T15:30:00+00:00"}
+    assert StatusChange.objects.filter(user=admin_user, reason="Callback requested").count() == 2
