@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _harness  # noqa: E402
+import _harness
 
 PAGES = {
     "page 1": "",
@@ -34,7 +34,9 @@ def measure(database_url: str) -> dict:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    user, _ = User.objects.get_or_create(username="bench-admin", defaults={"is_superuser": True, "is_staff": True})
+    user, _ = User.objects.get_or_create(
+        username="bench-admin", defaults={"is_superuser": True, "is_staff": True}
+    )
     client = Client()
     client.force_login(user)
     results = {}
