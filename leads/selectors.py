@@ -88,3 +88,27 @@ def status_counts(campaign: Campaign | None = None) -> dict[str, int]:
     leads = Lead.objects.all() if campaign is None else Lead.objects.filter(campaign=campaign)
     counts = dict(leads.order_by().values_list("status").annotate(n=Count("id")))
     return {status: counts.get(status, 0) for status in Status.values}
+
+
+def status_counts_by_campaign() -> dict[int, dict[str, int]]:
+    """Leads per status for every campaign in one grouped query (the campaigns list)."""
+    counts: dict[int, dict[str, int]] = {}
+    rows = Lead.objects.order_by().values_list("campaign_id", "status").annotate(n=Count("id"))
+    for campaign_id, status, n in rows:
+        counts.setdefault(campaign_id, dict.fromkeys(Status.values, 0))[status] = n
+    return counts
+
+
+def leads_for_user(user) -> QuerySet[Lead]:
+    """The leads ``user`` may see: all of them with leads.view_lead, none otherwise (so a lead's
+    pages answer 404 to an outsider rather than confirming it exists)."""
+    return Lead.objects.all() if user.has_perm("leads.view_lead") else Lead.objects.none()
+
+
+def campaigns_for_user(user) -> QuerySet[Campaign]:
+    return Campaign.objects.all() if user.has_perm("campaigns.view_campaign") else Campaign.objects.none()
+
+
+def count_capped(queryset: QuerySet, cap: int) -> int:
+    """``min(count, cap + 1)``: how many rows, without counting past ``cap``."""
+    return queryset.order_by()[: cap + 1].count()
