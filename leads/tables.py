@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from .models import Lead
@@ -18,6 +19,10 @@ STATUS_BADGES = {
 KEY_VARIABLES = 3  # how many of a lead's variables the table shows
 
 
+def _when(value) -> str:
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
+
+
 class LeadTable(tables.Table):
     pk = tables.CheckBoxColumn(
         accessor="pk",
@@ -27,7 +32,9 @@ class LeadTable(tables.Table):
         },
     )
     phone = tables.Column(verbose_name="Phone number", linkify=True, attrs={"td": {"class": "text-nowrap"}})
-    campaign = tables.Column(accessor="campaign__name", order_by=("campaign__name", "-created_at"))
+    campaign = tables.Column(
+        verbose_name="Campaign", accessor="campaign__name", order_by=("campaign__name", "-created_at")
+    )
     status = tables.Column()
     key_variables = tables.Column(verbose_name="Key variables", accessor="variables", orderable=False)
     # Annotated by the view with a per-row subquery: sorting by it would count every lead's contacts.
@@ -67,6 +74,12 @@ class LeadTable(tables.Table):
             STATUS_BADGES.get(record.status, ""),
             record.get_status_display(),
         )
+
+    def render_next_attempt_at(self, value) -> str:
+        return _when(value)
+
+    def render_created_at(self, value) -> str:
+        return _when(value)
 
     def render_key_variables(self, value) -> str:
         items = list((value or {}).items())[:KEY_VARIABLES]

@@ -20,9 +20,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
-from django_tables2.paginators import LazyPaginator
 
 from campaigns.models import Campaign
+from leadmgr.pagination import DeferredJoinLazyPaginator
 
 from . import lifecycle, selectors, services
 from . import variables as lead_variables
@@ -73,13 +73,15 @@ class LeadListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
     filterset_class = LeadFilter
     template_name = "leads/lead_list.html"
     # Pagination on the table only: LazyPaginator then reads one row past the page instead of
-    # counting the whole result (see PERFORMANCE.md).
-    table_pagination = {"paginator_class": LazyPaginator, "per_page": 50}
+    # counting the whole result (see PERFORMANCE.md); deep pages skip rows on the index alone.
+    table_pagination = {"paginator_class": DeferredJoinLazyPaginator, "per_page": 25}
 
     def get_queryset(self) -> QuerySet[Lead]:
         # Counted per row shown (a correlated subquery after LIMIT), never for the whole result.
-        contacts = SecondaryContact.objects.filter(lead=OuterRef("pk")).values(
-            n=Func(F("pk"), function="COUNT")
+        contacts = (
+            SecondaryContact.objects.filter(lead=OuterRef("pk"))
+            .order_by()
+            .values(n=Func(F("pk"), function="COUNT"))
         )
         return (
             selectors.leads_for_user(self.request.user)
@@ -247,10 +249,6 @@ def lead_form_variables(request: HttpRequest) -> HttpResponse:
         values = {r["name"]: r["value"] for r in rows}
         if lead is not None and lead.campaign_id != campaign.pk:
             context["move_check"] = lead_variables.check_move(values, campaign.assistant)
-        else:
-            missing = lead_variables.missing_required(campaign.assistant, values)
-            if missing:
-                context["missing"] = lead_variables.E_MISSING_REQUIRED.format(names=", ".join(missing))
     context["variables"] = VariableFormSet(prefix="vars", initial=rows)
     return render(request, "leads/_variables.html", context)
 
