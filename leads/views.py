@@ -232,7 +232,10 @@ def lead_form_variables(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     campaign_id = request.GET.get("campaign", "")
     campaign = (
-        Campaign.objects.select_related("assistant").filter(pk=campaign_id).first()
+        Campaign.objects.select_related("assistant")
+        .prefetch_related("assistant__variables")
+        .filter(pk=campaign_id)
+        .first()
         if campaign_id.isdigit()
         else None
     )
