@@ -53,7 +53,6 @@ def test_the_detail_shows_counts_policy_window_and_links(client, operator, djang
     assert "2 (at most 3 attempts)" in page and "0:30:00" in page
     assert "Mon, Wed" in page and "10:00–17:00" in page
     assert f'<a href="/leads/?campaign={campaign.pk}&amp;status=rescheduled" data-count>1</a>' in page
-    )
     assert f'href="/leads/?campaign={campaign.pk}"' in page
     assert response.context["chart"]["total"] == 1
 
