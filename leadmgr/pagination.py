@@ -51,9 +51,15 @@ class _DeferredJoinSlicer:
 
 
 class DeferredJoinLazyPaginator(LazyPaginator):
-    """django-tables2's LazyPaginator (no COUNT), with deep pages served by a deferred join."""
+    """django-tables2's LazyPaginator (no COUNT), with deep pages served by a deferred join.
+
+    ``per_page`` comes from the URL, so it is kept between 1 and ``max_per_page``.
+    """
+
+    max_per_page = 200
 
     def __init__(self, object_list, per_page, **kwargs):
+        per_page = max(1, min(int(per_page), self.max_per_page))
         queryset = getattr(object_list, "data", object_list)  # django-tables2 wraps the queryset
         if hasattr(queryset, "query"):
             object_list = _DeferredJoinSlicer(queryset)

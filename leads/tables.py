@@ -44,7 +44,8 @@ class LeadTable(tables.Table):
         orderable=False,
         attrs={"td": {"class": "text-end"}},
     )
-    attempts = tables.Column(attrs={"td": {"class": "text-end"}})
+    # Each sort ends on the id so pages are stable, and matches an index (leads/models.py).
+    attempts = tables.Column(order_by=("attempts", "id"), attrs={"td": {"class": "text-end"}})
     next_attempt_at = tables.DateTimeColumn(verbose_name="Next attempt", format="Y-m-d H:i")
     created_at = tables.DateTimeColumn(
         verbose_name="Created", format="Y-m-d H:i", order_by=("created_at", "id")

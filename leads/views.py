@@ -268,6 +268,9 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     template = assistant.message_template
     contacts = list(lead.contacts.all())
     primary_values = lead_variables.effective(assistant, lead.variables)
+    # Shown in the assistant's order, then the lead's own extra variables.
+    order = {v.name: i for i, v in enumerate(lead_variables.definitions(assistant))}
+    shown = dict(sorted(primary_values.items(), key=lambda item: order.get(item[0], len(order))))
     messages_rendered = [("Primary", lead.phone, lead_variables.render_message(template, primary_values))]
     for i, contact in enumerate(contacts, start=1):
         values = lead_variables.effective(assistant, lead.variables, contact.variables)
@@ -277,7 +280,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "lead": lead,
         "assistant": assistant,
-        "effective": primary_values,
+        "effective": shown,
         "required_names": set(lead_variables.required_names(assistant)),
         "contacts": contacts,
         "rendered": messages_rendered,
