@@ -12,6 +12,12 @@ from leads.models import Lead
 PERSONAS = ["anonymous", "outsider", "operator", "staff", "admin"]
 
 
+@pytest.fixture(autouse=True)
+def fast_hashing(settings):
+    # Four users per case over a hundred cases: the production hasher would dominate the run.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def as_persona(db):
     users = {

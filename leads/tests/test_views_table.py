@@ -280,3 +280,14 @@ def test_bulk_scheduled_needs_a_time(signed_in, campaign):
         Status.SCHEDULED,
         dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC),
     )
+
+
+def test_page_size_comes_from_the_url_within_bounds(signed_in, campaign, monkeypatch):
+    from leadmgr.pagination import DeferredJoinLazyPaginator
+
+    monkeypatch.setattr(DeferredJoinLazyPaginator, "max_per_page", 4)
+    for _ in range(6):
+        make_lead(campaign)
+    assert len(rows(signed_in.get("/leads/?per_page=2"))) == 2
+    assert len(rows(signed_in.get("/leads/?per_page=100000"))) == 4
+    assert len(rows(signed_in.get("/leads/?per_page=0"))) == 4  # 0 means the default, capped
