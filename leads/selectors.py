@@ -8,6 +8,7 @@ export and its bulk delete always agree on which rows they mean.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 
 from django.db.models import Count, Q, QuerySet
@@ -22,11 +23,24 @@ def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+def variables_contain_q(text: str) -> Q:
+    """Free text inside the variables' JSON (keys and values).
+
+    SQLite keeps the JSON as Django wrote it, with non-ASCII characters and quotes escaped
+    (``Chlo\\u00e9``), so the escaped spelling is matched too.
+    """
+    q = Q(variables__icontains=text)
+    escaped = json.dumps(text)[1:-1]
+    if escaped != text:
+        q |= Q(variables__icontains=escaped)
+    return q
+
+
 def search_q(text: str) -> Q:
     """Free text over the phone and the variables' content (keys and values)."""
     text = text.strip()
     digits = "".join(ch for ch in text if ch.isdigit())
-    q = Q(variables__icontains=text)
+    q = variables_contain_q(text)
     if digits and len(digits) >= 3:
         q |= Q(phone__contains=digits)
     return q
@@ -70,9 +84,9 @@ def filter_leads(
         else:
             leads = leads.filter(variables__has_key=variable_key)
     elif variable_value:
-        leads = leads.filter(variables__icontains=variable_value)
+        leads = leads.filter(variables_contain_q(variable_value))
     if variables_text:
-        leads = leads.filter(variables__icontains=variables_text)
+        leads = leads.filter(variables_contain_q(variables_text))
     if search:
         leads = leads.filter(search_q(search))
     return leads

@@ -291,3 +291,11 @@ def test_page_size_comes_from_the_url_within_bounds(signed_in, campaign, monkeyp
     assert len(rows(signed_in.get("/leads/?per_page=2"))) == 2
     assert len(rows(signed_in.get("/leads/?per_page=100000"))) == 4
     assert len(rows(signed_in.get("/leads/?per_page=0"))) == 4  # 0 means the default, capped
+
+
+@pytest.mark.parametrize("url", ["/leads/?q={}", "/leads/?variables={}", "/leads/?value={}"])
+def test_searching_finds_accented_and_quoted_text(signed_in, campaign, url):
+    lead = make_lead(campaign, variables={"customer_name": 'Chloé "Coco" Müller'})
+    make_lead(campaign, variables={"customer_name": "Chloe Muller"})
+    assert rows(signed_in.get(url.format("Chloé"))) == [lead.pk]
+    assert rows(signed_in.get(url.format('"Coco"'))) == [lead.pk]
