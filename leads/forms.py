@@ -125,6 +125,18 @@ class BaseContactFormSet(forms.BaseFormSet):
         valid = super().is_valid()
         return all([valid, *(f.variables.is_valid() for f in self.forms)])
 
+    @property
+    def forms_in_order(self) -> list[ContactForm]:
+        """The contact forms in the calling order last set (a re-shown form keeps the operator's order)."""
+
+        def position(form) -> tuple[int, int]:
+            try:
+                return (0, int(form["ORDER"].value()))
+            except (TypeError, ValueError):
+                return (1, 0)
+
+        return sorted(self.forms, key=position)
+
     def kept_forms(self) -> list[ContactForm]:
         """Contacts not removed, in the calling order the operator set."""
         return [f for f in self.ordered_forms if f.cleaned_data.get("phone")]

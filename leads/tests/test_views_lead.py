@@ -339,3 +339,13 @@ def test_a_refused_quick_change_says_why(signed_in, campaign):
     assert response["Location"] == f"/leads/{lead.pk}/"
     assert texts(response) == [lifecycle.E_CALL_UNDER_WAY.format(label="Completed")]
     assert Lead.objects.get(pk=lead.pk).status == Status.PROCESSING
+
+
+def test_a_form_shown_again_keeps_the_contacts_in_the_chosen_order(signed_in, campaign):
+    data = form_data(
+        "not a phone",
+        campaign,
+        contacts=[{"phone": "+14155550124", "order": 2}, {"phone": "+14155550125", "order": 1}],
+    )
+    page = signed_in.post("/leads/new/", data).content.decode()
+    assert page.index('value="+14155550125"') < page.index('value="+14155550124"')

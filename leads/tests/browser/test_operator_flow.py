@@ -145,6 +145,8 @@ def test_an_operator_creates_finds_changes_moves_and_deletes_leads(page, screens
     page.get_by_role("button", name="Save lead").click()
     expect(page.locator(".alert-warning")).to_contain_text(W_MOVE_UNKNOWN.format(names="company, industry"))
     assert Lead.objects.get(pk=lead.pk).campaign == world["dental"]
+    # The contacts kept their calling order through the refused save and the accepted one.
+    assert list(lead.contacts.values_list("phone", flat=True)) == ["+14155550125", "+14155550124"]
 
     # Bulk-delete a filtered set after the confirmation.
     page.goto("/leads/?var=company&value=Northwind")
