@@ -299,3 +299,16 @@ def test_searching_finds_accented_and_quoted_text(signed_in, campaign, url):
     make_lead(campaign, variables={"customer_name": "Chloe Muller"})
     assert rows(signed_in.get(url.format("Chloé"))) == [lead.pk]
     assert rows(signed_in.get(url.format('"Coco"'))) == [lead.pk]
+
+
+def test_times_show_in_the_site_zone_and_a_dash_when_unset(signed_in, campaign):
+    lead = make_lead(
+        campaign, status=Status.RESCHEDULED, next_attempt_at=dt.datetime(2026, 12, 1, 9, 5, tzinfo=dt.UTC)
+    )
+    Lead.objects.filter(pk=lead.pk).update(created_at=dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC))
+    other = make_lead(campaign)
+    page = signed_in.get("/leads/").content.decode()
+    row = page[page.index(f'href="/leads/{lead.pk}/"') :].split("</tr>")[0]
+    assert "2026-12-01 09:05" in row and "2026-11-02 08:00" in row
+    row = page[page.index(f'href="/leads/{other.pk}/"') :].split("</tr>")[0]
+    assert '<td class="text-nowrap">—</td>' in row
