@@ -170,3 +170,23 @@ def test_an_operator_creates_finds_changes_moves_and_deletes_leads(page, screens
     screenshot("08-campaign-detail")
     page.goto("/leads/")
     screenshot("09-leads-table")
+
+
+def test_an_operator_changes_the_status_of_checked_rows(page, screenshot, world):
+    make_user("olivia", group=roles.OPERATORS)
+    sign_in(page, "olivia")
+    expect(page.locator("#bulk")).not_to_contain_text("Delete")
+    expect(page.locator("#bulk")).not_to_contain_text("Export CSV")
+    page.goto("/leads/?var=company&value=Northwind")
+    boxes = page.locator('#leads-table tbody input[name="pk"]')
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.locator("#bulk").get_by_role("button", name="Change status").click()
+    expect(page.locator("h1")).to_have_text("Change status of 2 leads")
+    page.get_by_label("New status").select_option(label="Max Retries")
+    page.get_by_label("Reason").fill("Wrong numbers")
+    screenshot("10-bulk-status")
+    page.get_by_role("button", name="Change status").click()
+    expect(page.locator(".alert-success")).to_contain_text("2 lead(s) set to Max Retries.")
+    expect(page).to_have_url(re.compile(r"var=company&value=Northwind"))
+    assert Lead.objects.filter(status=Status.MAX_RETRIES).count() == 2
