@@ -73,6 +73,12 @@ class Lead(models.Model):
             models.Index(fields=["status", "lease_expires_at"], name="lead_lease"),
             # Search and sort by phone across campaigns.
             models.Index(fields=["phone"], name="lead_phone"),
+            # The leads table filtered by status alone (any campaign), newest first.
+            models.Index(fields=["status", "-created_at", "-id"], name="lead_status_created"),
+            # The leads table sorted by campaign (then newest first), by attempts, by next attempt.
+            models.Index(fields=["campaign", "-created_at"], name="lead_campaign_created"),
+            models.Index(fields=["attempts", "id"], name="lead_attempts"),
+            models.Index(fields=["next_attempt_at", "id"], name="lead_next_attempt"),
         ]
 
     def __str__(self) -> str:

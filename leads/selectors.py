@@ -8,6 +8,7 @@ export and its bulk delete always agree on which rows they mean.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 
 from django.db.models import Count, Q, QuerySet
@@ -22,11 +23,24 @@ def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+def variables_contain_q(text: str) -> Q:
+    """Free text inside the variables' JSON (keys and values).
+
+    SQLite keeps the JSON as Django wrote it, with non-ASCII characters and quotes escaped
+    (``Chlo\\u00e9``), so the escaped spelling is matched too.
+    """
+    q = Q(variables__icontains=text)
+    escaped = json.dumps(text)[1:-1]
+    if escaped != text:
+        q |= Q(variables__icontains=escaped)
+    return q
+
+
 def search_q(text: str) -> Q:
     """Free text over the phone and the variables' content (keys and values)."""
     text = text.strip()
     digits = "".join(ch for ch in text if ch.isdigit())
-    q = Q(variables__icontains=text)
+    q = variables_contain_q(text)
     if digits and len(digits) >= 3:
         q |= Q(phone__contains=digits)
     return q
@@ -70,9 +84,9 @@ def filter_leads(
         else:
             leads = leads.filter(variables__has_key=variable_key)
     elif variable_value:
-        leads = leads.filter(variables__icontains=variable_value)
+        leads = leads.filter(variables_contain_q(variable_value))
     if variables_text:
-        leads = leads.filter(variables__icontains=variables_text)
+        leads = leads.filter(variables_contain_q(variables_text))
     if search:
         leads = leads.filter(search_q(search))
     return leads
@@ -88,3 +102,27 @@ def status_counts(campaign: Campaign | None = None) -> dict[str, int]:
     leads = Lead.objects.all() if campaign is None else Lead.objects.filter(campaign=campaign)
     counts = dict(leads.order_by().values_list("status").annotate(n=Count("id")))
     return {status: counts.get(status, 0) for status in Status.values}
+
+
+def status_counts_by_campaign() -> dict[int, dict[str, int]]:
+    """Leads per status for every campaign in one grouped query (the campaigns list)."""
+    counts: dict[int, dict[str, int]] = {}
+    rows = Lead.objects.order_by().values_list("campaign_id", "status").annotate(n=Count("id"))
+    for campaign_id, status, n in rows:
+        counts.setdefault(campaign_id, dict.fromkeys(Status.values, 0))[status] = n
+    return counts
+
+
+def leads_for_user(user) -> QuerySet[Lead]:
+    """The leads ``user`` may see: all of them with leads.view_lead, none otherwise (so a lead's
+    pages answer 404 to an outsider rather than confirming it exists)."""
+    return Lead.objects.all() if user.has_perm("leads.view_lead") else Lead.objects.none()
+
+
+def campaigns_for_user(user) -> QuerySet[Campaign]:
+    return Campaign.objects.all() if user.has_perm("campaigns.view_campaign") else Campaign.objects.none()
+
+
+def count_capped(queryset: QuerySet, cap: int) -> int:
+    """``min(count, cap + 1)``: how many rows, without counting past ``cap``."""
+    return queryset.order_by()[: cap + 1].count()

@@ -1,5 +1,19 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from . import views
+
 app_name = "leads"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.LeadListView.as_view(), name="list"),
+    path("count/", views.lead_match_count, name="match_count"),
+    path("delete/", views.bulk_delete, name="bulk_delete"),
+    path("status/", views.bulk_status, name="bulk_status"),
+    path("new/", views.lead_create, name="create"),
+    path("form/variables/", views.lead_form_variables, name="form_variables"),
+    path("<int:pk>/", views.lead_detail, name="detail"),
+    path("<int:pk>/edit/", views.lead_edit, name="edit"),
+    path("<int:pk>/status/", views.lead_status, name="status"),
+]

@@ -1,0 +1,327 @@
+"""Lead forms: the lead form (phone, campaign, variables, secondary contacts, status) and status forms.
+
+The forms only collect input: phones, variables and the move check go through ``services``, status
+changes through ``lifecycle``. ``LeadEditor`` bundles the form and its two formsets so the view
+stays a few lines.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.functional import cached_property
+
+from campaigns.models import Assistant, Campaign, variable_name_validator
+
+from . import lifecycle, services
+from . import variables as lead_variables
+from .lifecycle import TransitionError
+from .models import Lead, Status
+
+DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class VariableForm(forms.Form):
+    name = forms.CharField(
+        max_length=64,
+        validators=[variable_name_validator],
+        widget=forms.TextInput(attrs={"class": "form-control form-control-sm", "placeholder": "name"}),
+    )
+    value = forms.CharField(
+        required=False,
+        widget=forms.TextInput(attrs={"class": "form-control form-control-sm", "placeholder": "value"}),
+    )
+
+
+VariableFormSet = forms.formset_factory(VariableForm, extra=0, can_delete=True)
+
+
+def variable_rows(values: dict | None) -> list[dict]:
+    return [{"name": k, "value": v} for k, v in (values or {}).items()]
+
+
+def formset_values(formset) -> dict[str, str]:
+    """The variables a bound, valid formset describes (deleted rows left out)."""
+    values: dict[str, str] = {}
+    for form in formset.forms:
+        if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+            continue
+        values[form.cleaned_data["name"].strip()] = form.cleaned_data.get("value", "")
+    return values
+
+
+def raw_values(data, prefix: str) -> dict[str, str]:
+    """Variables as typed, read straight from the submitted rows (for the htmx partial)."""
+    try:
+        total = int(data.get(f"{prefix}-TOTAL_FORMS", 0))
+    except ValueError:
+        total = 0
+    values: dict[str, str] = {}
+    for i in range(min(total, 1000)):
+        name = (data.get(f"{prefix}-{i}-name") or "").strip()
+        if name and not data.get(f"{prefix}-{i}-DELETE"):
+            values[name] = data.get(f"{prefix}-{i}-value", "")
+    return values
+
+
+def prefill(assistant: Assistant, current: dict[str, str], previous_defaults: dict[str, str]):
+    """The variable rows after choosing ``assistant``: its variables first, pre-filled with defaults.
+
+    Values already typed are kept; a default pre-filled for a previous choice and left untouched is
+    dropped when the new assistant does not use it. Returns (rows, the defaults now pre-filled).
+    """
+    rows: dict[str, str] = {}
+    filled: dict[str, str] = {}
+    for definition in lead_variables.definitions(assistant):
+        typed = current.get(definition.name, "")
+        if lead_variables.is_set(typed):
+            rows[definition.name] = typed
+        else:
+            rows[definition.name] = definition.default
+            if definition.default:
+                filled[definition.name] = definition.default
+    for name, value in current.items():
+        if name in rows or previous_defaults.get(name) == value:
+            continue
+        rows[name] = value
+    return variable_rows(rows), filled
+
+
+class ContactForm(forms.Form):
+    id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    phone = forms.CharField(
+        label="Phone number",
+        max_length=40,
+        widget=forms.TextInput(attrs={"class": "form-control", "placeholder": "+14155551234"}),
+    )
+
+
+class BaseContactFormSet(forms.BaseFormSet):
+    """Each contact form carries its own variables formset, prefixed ``contacts-<i>-vars``."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        initial = form.initial.get("variables") if form.initial else None
+        prefix = f"{form.prefix}-vars"
+        # A contact posted without variable rows (no management form) simply has none.
+        bound = self.is_bound and f"{prefix}-TOTAL_FORMS" in self.data
+        form.variables = VariableFormSet(
+            self.data if bound else None,
+            prefix=prefix,
+            initial=None if self.is_bound else variable_rows(initial),
+        )
+        return form
+
+    @property
+    def empty_form(self):
+        form = super().empty_form
+        form.variables = VariableFormSet(prefix=f"{form.prefix}-vars")
+        return form
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        return all([valid, *(f.variables.is_valid() for f in self.forms)])
+
+    @property
+    def forms_in_order(self) -> list[ContactForm]:
+        """The contact forms in the calling order last set (a re-shown form keeps the operator's order)."""
+
+        def position(form) -> tuple[int, int]:
+            try:
+                return (0, int(form["ORDER"].value()))
+            except (TypeError, ValueError):
+                return (1, 0)
+
+        return sorted(self.forms, key=position)
+
+    def kept_forms(self) -> list[ContactForm]:
+        """Contacts not removed, in the calling order the operator set."""
+        return [f for f in self.ordered_forms if f.cleaned_data.get("phone")]
+
+
+ContactFormSet = forms.formset_factory(
+    ContactForm, formset=BaseContactFormSet, extra=0, can_delete=True, can_order=True
+)
+
+
+class LeadForm(forms.Form):
+    phone = forms.CharField(
+        label="Phone number",
+        max_length=40,
+        help_text="International format without spaces, for example +14155551234.",
+        widget=forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"}),
+    )
+    campaign = forms.ModelChoiceField(
+        label="Campaign",
+        queryset=Campaign.objects.select_related("assistant"),
+        empty_label="Choose a campaign…",
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+    status = forms.ChoiceField(
+        label="Status", required=False, widget=forms.Select(attrs={"class": "form-select"})
+    )
+    scheduled_at = forms.DateTimeField(
+        label="Scheduled for", required=False, widget=DATETIME_LOCAL, help_text="Needed for Scheduled."
+    )
+    reason = forms.CharField(
+        label="Reason",
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(
+            attrs={"class": "form-control", "placeholder": "optional, kept in the history"}
+        ),
+    )
+
+    def __init__(self, *args, lead: Lead | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lead = lead
+        self.fields["scheduled_at"].widget.attrs["class"] = "form-control"
+        if lead is None:
+            for name in ("status", "scheduled_at", "reason"):
+                del self.fields[name]
+        else:
+            keep = [("", f"{lead.get_status_display()} (no change)")]
+            self.fields["status"].choices = keep + [
+                (t, Status(t).label) for t in lifecycle.allowed_manual_targets(lead.status)
+            ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("status") == Status.SCHEDULED and not cleaned.get("scheduled_at"):
+            self.add_error("scheduled_at", lifecycle.E_SCHEDULED_NEEDS_TIME)
+        return cleaned
+
+    @cached_property
+    def campaign_choices(self) -> list:
+        """The campaign options in one query (the template's loop would count them first)."""
+        return [choice for choice in self.fields["campaign"].choices]  # noqa: C416 (list() would count)
+
+
+class LeadEditor:
+    """The lead form with its variables and secondary contacts; saves through services and lifecycle."""
+
+    def __init__(self, data=None, *, lead: Lead | None = None) -> None:
+        self.lead = lead
+        initial = {}
+        contacts_initial = []
+        values = {}
+        if lead is not None:
+            initial = {"phone": lead.phone, "campaign": lead.campaign_id}
+            values = lead.variables
+            contacts_initial = [
+                {"id": c.pk, "phone": c.phone, "variables": c.variables, "ORDER": i + 1}
+                for i, c in enumerate(lead.contacts.all())
+            ]
+        self.form = LeadForm(data, lead=lead, initial=initial)
+        self.variables = VariableFormSet(data, prefix="vars", initial=None if data else variable_rows(values))
+        self.contacts = ContactFormSet(data, prefix="contacts", initial=None if data else contacts_initial)
+        self.variable_errors: list[str] = []
+        self.warnings: list[str] = []
+
+    @property
+    def campaign(self) -> Campaign | None:
+        if self.form.is_bound:
+            return self.form.cleaned_data.get("campaign") if hasattr(self.form, "cleaned_data") else None
+        return self.lead.campaign if self.lead else None
+
+    @property
+    def required_names(self) -> set[str]:
+        campaign = self.campaign
+        return set(lead_variables.required_names(campaign.assistant)) if campaign else set()
+
+    def is_valid(self) -> bool:
+        return all([self.form.is_valid(), self.variables.is_valid(), self.contacts.is_valid()])
+
+    @transaction.atomic
+    def _write(self, user) -> services.LeadSaveResult:
+        data = self.form.cleaned_data
+        kept = self.contacts.kept_forms()
+        contacts = [
+            services.ContactInput(
+                phone=f.cleaned_data["phone"],
+                variables=formset_values(f.variables),
+                id=f.cleaned_data.get("id"),
+            )
+            for f in kept
+        ]
+        fields = {
+            "campaign": data["campaign"],
+            "phone": data["phone"],
+            "variables": formset_values(self.variables),
+            "contacts": contacts,
+        }
+        if self.lead is None:
+            return services.lead_create(**fields)
+        result = services.lead_update(lead=self.lead, **fields)
+        if data.get("status"):
+            lifecycle.set_status(
+                result.lead,
+                data["status"],
+                user=user,
+                reason=data.get("reason", ""),
+                scheduled_at=data.get("scheduled_at"),
+            )
+        return result
+
+    def save(self, user) -> Lead | None:
+        """The saved lead, or None with the errors placed on their fields."""
+        try:
+            result = self._write(user)
+        except ValidationError as exc:
+            self._place_errors(exc.message_dict)
+            return None
+        except TransitionError as exc:
+            self.form.add_error("status", exc.message)
+            return None
+        self.warnings = result.warnings
+        return result.lead
+
+    def _place_errors(self, errors: dict[str, list[str]]) -> None:
+        kept = self.contacts.kept_forms()
+        for key, messages in errors.items():
+            if key == "phone":
+                self.form.add_error("phone", messages)
+            elif key.startswith("contacts-"):
+                kept[int(key.split("-")[1])].add_error("phone", messages)
+            elif key == "variables":
+                self.variable_errors.extend(messages)
+            else:
+                self.form.add_error(None, messages)
+
+
+class StatusForm(forms.Form):
+    """A manual status override, for one lead or a filtered set."""
+
+    target = forms.ChoiceField(
+        label="New status",
+        choices=[(t, Status(t).label) for t in lifecycle.MANUAL_TARGETS],
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+    scheduled_at = forms.DateTimeField(label="Scheduled for", required=False, widget=DATETIME_LOCAL)
+    reason = forms.CharField(
+        label="Reason",
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"class": "form-control"}),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["scheduled_at"].widget.attrs["class"] = "form-control"
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("target") == Status.SCHEDULED and not cleaned.get("scheduled_at"):
+            self.add_error("scheduled_at", lifecycle.E_SCHEDULED_NEEDS_TIME)
+        return cleaned
+
+
+def parse_prefilled(raw: str | None) -> dict[str, str]:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

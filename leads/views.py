@@ -1,0 +1,320 @@
+"""The operator web UI for leads: the table, bulk actions, the lead form and the lead page.
+
+Every view reaches leads through ``selectors.leads_for_user`` (404 for a user who may not see
+leads), then checks the permission of its action (403). Changes are POST-only and redirect back to
+where the operator was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, Func, OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_filters.views import FilterView
+from django_tables2 import SingleTableMixin
+
+from campaigns.models import Campaign
+from leadmgr.pagination import DeferredJoinLazyPaginator
+
+from . import lifecycle, selectors, services
+from . import variables as lead_variables
+from .filters import FILTER_PARAMS, LeadFilter
+from .forms import LeadEditor, StatusForm, VariableFormSet, parse_prefilled, prefill, raw_values
+from .models import Lead, SecondaryContact, Status
+from .tables import LeadTable
+
+log = logging.getLogger(__name__)
+
+MATCH_COUNT_CAP = 100_000
+E_NOTHING_SELECTED = "Check some leads, or choose all leads matching the filter, first."
+E_BAD_FILTER = "The filter is not valid: fix it in the table first."
+M_DELETED = "Deleted {leads} lead(s) and {contacts} secondary contact(s)."
+M_STATUS_CHANGED = "{changed} lead(s) set to {label}."
+M_STATUS_REFUSED = "{n} lead(s) left unchanged: {reason}"
+M_SAVED = "Lead {phone} saved."
+M_STATUS_SET = "{phone} is now {label}."
+
+
+def _next_url(request: HttpRequest, default: str) -> str:
+    url = request.POST.get("next") or request.GET.get("next")
+    if url and url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
+        return url
+    return default
+
+
+def _lead_for_user(request: HttpRequest, pk: int, perm: str | None = None) -> Lead:
+    lead = get_object_or_404(selectors.leads_for_user(request.user).select_related("campaign"), pk=pk)
+    if perm and not request.user.has_perm(perm):
+        raise PermissionDenied
+    return lead
+
+
+def _filter_query(request: HttpRequest) -> str:
+    """The table's filter parameters alone (no page, sort or selection), as a query string."""
+    query = request.GET.copy()
+    for key in list(query):
+        if key not in FILTER_PARAMS:
+            del query[key]
+    return query.urlencode()
+
+
+class LeadListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
+    permission_required = "leads.view_lead"
+    raise_exception = True
+    table_class = LeadTable
+    filterset_class = LeadFilter
+    template_name = "leads/lead_list.html"
+    # Pagination on the table only: LazyPaginator then reads one row past the page instead of
+    # counting the whole result (see PERFORMANCE.md); deep pages skip rows on the index alone.
+    table_pagination = {"paginator_class": DeferredJoinLazyPaginator, "per_page": 25}
+
+    def get_queryset(self) -> QuerySet[Lead]:
+        # Counted per row shown (a correlated subquery after LIMIT), never for the whole result.
+        contacts = (
+            SecondaryContact.objects.filter(lead=OuterRef("pk"))
+            .order_by()
+            .values(n=Func(F("pk"), function="COUNT"))
+        )
+        return (
+            selectors.leads_for_user(self.request.user)
+            .select_related("campaign")
+            .annotate(n_contacts=Subquery(contacts))
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["filter_query"] = _filter_query(self.request)
+        return context
+
+
+@require_GET
+def lead_match_count(request: HttpRequest) -> HttpResponse:
+    """How many leads the table's filter matches (loaded after the page, capped)."""
+    if not request.user.has_perm("leads.view_lead"):
+        raise PermissionDenied
+    filterset = LeadFilter(request.GET, queryset=selectors.leads_for_user(request.user))
+    n = selectors.count_capped(filterset.qs, MATCH_COUNT_CAP) if filterset.is_valid() else 0
+    return render(
+        request, "leads/_match_count.html", {"n": min(n, MATCH_COUNT_CAP), "capped": n > MATCH_COUNT_CAP}
+    )
+
+
+def _selection(request: HttpRequest) -> tuple[QuerySet[Lead], str | None]:
+    """The leads a bulk action means: the checked rows, or all rows matching the table's filter."""
+    filterset = LeadFilter(request.GET, queryset=selectors.leads_for_user(request.user))
+    if not filterset.is_valid():
+        return Lead.objects.none(), E_BAD_FILTER
+    leads = filterset.qs
+    if request.GET.get("all") == "1":
+        return leads, None
+    ids = [pk for pk in request.GET.getlist("pk") if pk.isdigit()]
+    if not ids:
+        return Lead.objects.none(), E_NOTHING_SELECTED
+    return leads.filter(pk__in=ids), None
+
+
+def _table_url(request: HttpRequest) -> str:
+    query = _filter_query(request)
+    return _next_url(request, "/leads/" + (f"?{query}" if query else ""))
+
+
+@require_http_methods(["GET", "POST"])
+def bulk_delete(request: HttpRequest) -> HttpResponse:
+    """Delete the selection: a confirmation page with the counts, then one database-level delete."""
+    if not request.user.has_perm("leads.bulk_delete_lead"):
+        raise PermissionDenied
+    leads, problem = _selection(request)
+    back = _table_url(request)
+    if problem:
+        messages.error(request, problem)
+        return redirect(back)
+    if request.method == "POST":
+        n_leads, n_contacts = services.leads_delete(leads)
+        log.info("%s deleted %d leads and %d contacts", request.user, n_leads, n_contacts)
+        messages.success(request, M_DELETED.format(leads=n_leads, contacts=n_contacts))
+        return redirect(back)
+    n_leads = leads.count()
+    n_contacts = SecondaryContact.objects.filter(lead__in=leads.order_by().values("pk")).count()
+    context = {
+        "n_leads": n_leads,
+        "n_contacts": n_contacts,
+        "back": back,
+        "all": request.GET.get("all") == "1",
+    }
+    return render(request, "leads/bulk_delete_confirm.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def bulk_status(request: HttpRequest) -> HttpResponse:
+    """Change the selection's status through the lifecycle; report changed and refused leads."""
+    if not request.user.has_perm("leads.change_lead"):
+        raise PermissionDenied
+    leads, problem = _selection(request)
+    back = _table_url(request)
+    if problem:
+        messages.error(request, problem)
+        return redirect(back)
+    form = StatusForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        target = form.cleaned_data["target"]
+        try:
+            result = lifecycle.bulk_set_status(
+                leads,
+                target,
+                user=request.user,
+                reason=form.cleaned_data["reason"],
+                scheduled_at=form.cleaned_data["scheduled_at"],
+            )
+        except lifecycle.TransitionError as exc:
+            form.add_error(None, exc.message)
+        else:
+            if result.changed:
+                messages.success(
+                    request, M_STATUS_CHANGED.format(changed=result.changed, label=Status(target).label)
+                )
+            for reason, n in result.refused.items():
+                messages.warning(request, M_STATUS_REFUSED.format(n=n, reason=reason))
+            return redirect(back)
+    context = {"form": form, "n_leads": leads.count(), "back": back}
+    return render(request, "leads/bulk_status.html", context)
+
+
+def _editor_context(editor: LeadEditor, **extra) -> dict:
+    return {
+        "editor": editor,
+        "form": editor.form,
+        "required_names": editor.required_names,
+        "campaign": editor.campaign,
+        "variable_template_form": VariableFormSet(prefix="__vp__").empty_form,
+        **extra,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def lead_create(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("leads.add_lead"):
+        raise PermissionDenied
+    editor = LeadEditor(request.POST or None)
+    if request.method == "POST" and editor.is_valid():
+        lead = editor.save(request.user)
+        if lead is not None:
+            messages.success(request, M_SAVED.format(phone=lead.phone))
+            return redirect(lead)
+    return render(request, "leads/lead_form.html", _editor_context(editor))
+
+
+@require_http_methods(["GET", "POST"])
+def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _lead_for_user(request, pk, "leads.change_lead")
+    editor = LeadEditor(request.POST or None, lead=lead)
+    if request.method == "POST" and editor.is_valid():
+        saved = editor.save(request.user)
+        if saved is not None:
+            messages.success(request, M_SAVED.format(phone=saved.phone))
+            for warning in editor.warnings:
+                messages.warning(request, warning)
+            return redirect(saved)
+    return render(request, "leads/lead_form.html", _editor_context(editor, lead=lead))
+
+
+@require_GET
+def lead_form_variables(request: HttpRequest) -> HttpResponse:
+    """htmx: the variables section for the chosen campaign, pre-filled, with the move check."""
+    if not (request.user.has_perm("leads.add_lead") or request.user.has_perm("leads.change_lead")):
+        raise PermissionDenied
+    campaign_id = request.GET.get("campaign", "")
+    campaign = (
+        Campaign.objects.select_related("assistant")
+        .prefetch_related("assistant__variables")
+        .filter(pk=campaign_id)
+        .first()
+        if campaign_id.isdigit()
+        else None
+    )
+    current = raw_values(request.GET, "vars")
+    lead = None
+    if request.GET.get("lead", "").isdigit():
+        lead = selectors.leads_for_user(request.user).filter(pk=request.GET["lead"]).first()
+    context: dict = {"campaign": campaign, "required_names": set()}
+    rows = [{"name": k, "value": v} for k, v in current.items()]
+    if campaign is not None:
+        rows, filled = prefill(campaign.assistant, current, parse_prefilled(request.GET.get("prefilled")))
+        context["prefilled_json"] = json.dumps(filled)
+        context["required_names"] = set(lead_variables.required_names(campaign.assistant))
+        values = {r["name"]: r["value"] for r in rows}
+        if lead is not None and lead.campaign_id != campaign.pk:
+            context["move_check"] = lead_variables.check_move(values, campaign.assistant)
+    context["variables"] = VariableFormSet(prefix="vars", initial=rows)
+    return render(request, "leads/_variables.html", context)
+
+
+@require_GET
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = get_object_or_404(
+        selectors.leads_for_user(request.user)
+        .select_related("campaign__assistant")
+        .prefetch_related("campaign__assistant__variables"),
+        pk=pk,
+    )
+    assistant = lead.campaign.assistant
+    template = assistant.message_template
+    contacts = list(lead.contacts.all())
+    primary_values = lead_variables.effective(assistant, lead.variables)
+    # Shown in the assistant's order, then the lead's own extra variables.
+    order = {v.name: i for i, v in enumerate(lead_variables.definitions(assistant))}
+    shown = dict(sorted(primary_values.items(), key=lambda item: order.get(item[0], len(order))))
+    messages_rendered = [("Primary", lead.phone, lead_variables.render_message(template, primary_values))]
+    for i, contact in enumerate(contacts, start=1):
+        values = lead_variables.effective(assistant, lead.variables, contact.variables)
+        messages_rendered.append(
+            (f"Secondary {i}", contact.phone, lead_variables.render_message(template, values))
+        )
+    context = {
+        "lead": lead,
+        "assistant": assistant,
+        "effective": shown,
+        "required_names": set(lead_variables.required_names(assistant)),
+        "contacts": contacts,
+        "rendered": messages_rendered,
+        "history": lead.history.select_related("user").order_by("at", "id"),
+        "calls": lead.calls.order_by("started_at", "id"),
+        "allowed_targets": [(t, Status(t).label) for t in lifecycle.allowed_manual_targets(lead.status)],
+        "can_schedule": Status.SCHEDULED in lifecycle.allowed_manual_targets(lead.status),
+        "status_form": StatusForm(),
+    }
+    return render(request, "leads/lead_detail.html", context)
+
+
+@require_POST
+def lead_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """A quick manual override from the lead page or the table; back to where the operator was."""
+    lead = _lead_for_user(request, pk, "leads.change_lead")
+    back = _next_url(request, lead.get_absolute_url())
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(back)
+    target = form.cleaned_data["target"]
+    try:
+        lifecycle.set_status(
+            lead,
+            target,
+            user=request.user,
+            reason=form.cleaned_data["reason"],
+            scheduled_at=form.cleaned_data["scheduled_at"],
+        )
+    except lifecycle.TransitionError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, M_STATUS_SET.format(phone=lead.phone, label=Status(target).label))
+    return redirect(back)
