@@ -36,7 +36,8 @@ class Lead(models.Model):
     # DO_NOTHING leaves the guard to the database's foreign key (a campaign with leads cannot be
     # deleted): Python-level PROTECT cannot sit in the same chain as the database-level cascades
     # below, and those are what make deleting 100k leads cheap.
-    campaign = models.ForeignKey(Campaign, on_delete=models.DO_NOTHING, related_name="leads")
+    # No index of its own: every lead index and the unique (campaign, phone) start with campaign.
+    campaign = models.ForeignKey(Campaign, on_delete=models.DO_NOTHING, related_name="leads", db_index=False)
     phone = models.CharField("phone number", max_length=16, validators=[e164_validator])
     status = models.CharField(max_length=16, choices=Status, default=Status.CREATED)
     variables = models.JSONField(default=dict, blank=True)
@@ -71,8 +72,6 @@ class Lead(models.Model):
             models.Index(fields=["campaign", "status", "next_attempt_at"], name="lead_queue"),
             # Lease recovery: Processing leads whose claim has run out.
             models.Index(fields=["status", "lease_expires_at"], name="lead_lease"),
-            # Search and sort by phone across campaigns.
-            models.Index(fields=["phone"], name="lead_phone"),
             # The leads table filtered by status alone (any campaign), newest first.
             models.Index(fields=["status", "-created_at", "-id"], name="lead_status_created"),
             # The leads table sorted by campaign (then newest first), by attempts, by next attempt.
@@ -91,7 +90,8 @@ class Lead(models.Model):
 class SecondaryContact(models.Model):
     """Another number for the same lead, called after the primary in ``position`` order."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="contacts")
+    # Indexed by the unique (lead, phone) constraint, which starts with lead.
+    lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="contacts", db_index=False)
     phone = models.CharField("phone number", max_length=16, validators=[e164_validator])
     variables = models.JSONField(default=dict, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
@@ -113,7 +113,8 @@ class SecondaryContact(models.Model):
 class StatusChange(models.Model):
     """One row of a lead's history: every status change, automatic or manual."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="history")
+    # Indexed by status_change_lead_at, which starts with lead.
+    lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="history", db_index=False)
     from_status = models.CharField(max_length=16, choices=Status, blank=True)
     to_status = models.CharField(max_length=16, choices=Status)
     at = models.DateTimeField()
@@ -147,7 +148,8 @@ class CallAttempt(models.Model):
         FAILED = "failed", "Failed"
         LOST = "lost", "Lost (worker stopped)"
 
-    lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="calls")
+    # Indexed by call_attempt_lead_started, which starts with lead.
+    lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="calls", db_index=False)
     # Null when the primary number was dialled.
     contact = models.ForeignKey(
         SecondaryContact, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="calls"
