@@ -88,3 +88,32 @@ def status_counts(campaign: Campaign | None = None) -> dict[str, int]:
     leads = Lead.objects.all() if campaign is None else Lead.objects.filter(campaign=campaign)
     counts = dict(leads.order_by().values_list("status").annotate(n=Count("id")))
     return {status: counts.get(status, 0) for status in Status.values}
+
+
+# --- The runner's queue ---------------------------------------------------------------------------
+
+# The order the runner takes due leads in: the longest-waiting first (a Created lead that was never
+# deferred has no time and comes first on SQLite, last on PostgreSQL; both are due now).
+QUEUE_ORDER = ("next_attempt_at", "id")
+
+
+def due_q(now: dt.datetime) -> Q:
+    """Leads the runner may call now: Created, and Scheduled/Rescheduled whose time has come.
+
+    A Created lead deferred by the calling window carries the time its window opens. Each branch is
+    a range of the lead_queue index (campaign, status, next_attempt_at).
+    """
+    return Q(status=Status.CREATED, next_attempt_at__isnull=True) | Q(
+        status__in=[Status.CREATED, Status.SCHEDULED, Status.RESCHEDULED], next_attempt_at__lte=now
+    )
+
+
+def due_leads(campaign: Campaign | int, now: dt.datetime) -> QuerySet[Lead]:
+    campaign_id = campaign if isinstance(campaign, int) else campaign.pk
+    return Lead.objects.filter(due_q(now), campaign_id=campaign_id).order_by(*QUEUE_ORDER)
+
+
+def processing_count(campaign: Campaign | int) -> int:
+    """Calls under way in a campaign (what its concurrency limit counts)."""
+    campaign_id = campaign if isinstance(campaign, int) else campaign.pk
+    return Lead.objects.filter(campaign_id=campaign_id, status=Status.PROCESSING).count()
