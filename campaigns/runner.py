@@ -30,6 +30,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from leadmgr.db import update_rows
 from leads import lifecycle, selectors
 from leads import variables as lead_variables
 from leads.models import CallAttempt, Lead, SecondaryContact, Status
@@ -139,20 +140,41 @@ class Runner:
 
     def _run_campaign(self, campaign: Campaign, now: dt.datetime, report: TickReport) -> None:
         while True:
-            free = campaign.concurrency_limit - selectors.processing_count(campaign)
-            if free <= 0:
-                report.skipped[campaign.pk, Reason.CONCURRENCY_FULL] += selectors.due_leads(
-                    campaign, now
-                ).count()
+            want, claims = self._claim(campaign, now, report)
+            if want <= 0:
+                if want == 0:  # every slot is taken: the due leads wait
+                    due = selectors.due_leads(campaign, now).count()
+                    report.skipped[campaign.pk, Reason.CONCURRENCY_FULL] += due
                 return
-            open_ids = self._window_pass(campaign, min(free, CLAIM_BATCH), now, report)
-            if not open_ids:
-                return
-            claims = self._claim(campaign, open_ids, now)
             report.claimed += len(claims)
             self._dial([_Next(c.lead_id, c.attempt) for c in claims], now, report)
-            if not claims or len(open_ids) < min(free, CLAIM_BATCH):
-                return  # nothing more is callable now (or another worker took it)
+            if len(claims) < want:
+                return  # nothing more is callable now
+
+    def _claim(
+        self, campaign: Campaign, now: dt.datetime, report: TickReport
+    ) -> tuple[int, list[lifecycle.Claim]]:
+        """Check windows and claim, under the campaign row's lock; returns (slots wanted, claims).
+
+        Claimers of one campaign take turns (the lock), so each reads the queue after the previous
+        claim: the concurrency limit and a pause hold across workers, and no two read the same
+        candidates. The lead rows are still claimed with SKIP LOCKED against other lockers.
+        Slots wanted: -1 when the campaign stopped running, 0 when its slots are full.
+        """
+        with transaction.atomic():
+            limit = (
+                Campaign.objects.select_for_update()
+                .filter(pk=campaign.pk, state=Campaign.State.RUNNING)
+                .values_list("concurrency_limit", flat=True)
+                .first()
+            )
+            if limit is None:  # paused or finished since the pass began: no new calls
+                return -1, []
+            want = min(limit - selectors.processing_count(campaign), CLAIM_BATCH)
+            if want <= 0:
+                return 0, []
+            open_ids = self._window_pass(campaign, want, now, report)
+            return want, lifecycle.claim_due(campaign, len(open_ids), now, lease(), among=open_ids)
 
     def _window_pass(self, campaign: Campaign, want: int, now: dt.datetime, report: TickReport) -> list[int]:
         """Up to ``want`` due lead ids whose primary number's window is open; defer the others."""
@@ -175,20 +197,6 @@ class Runner:
             if len(rows) < batch:
                 break
         return open_ids[:want]
-
-    def _claim(self, campaign: Campaign, open_ids: list[int], now: dt.datetime) -> list[lifecycle.Claim]:
-        """Claim under the campaign row's lock: its state and limit are re-read by every claimer."""
-        with transaction.atomic():
-            limit = (
-                Campaign.objects.select_for_update()
-                .filter(pk=campaign.pk, state=Campaign.State.RUNNING)
-                .values_list("concurrency_limit", flat=True)
-                .first()
-            )
-            if limit is None:  # paused or finished since the pass began: no new calls
-                return []
-            free = limit - selectors.processing_count(campaign)
-            return lifecycle.claim_due(campaign, min(free, len(open_ids)), now, lease(), among=open_ids)
 
     # --- dialling --------------------------------------------------------------------------------
 
@@ -269,13 +277,15 @@ class Runner:
                     "assistant": assistant.name,
                 }
             )
-        if ends:
-            report.finished.update(lifecycle.finish_attempts(ends, now=now).values())
+        with transaction.atomic():  # one commit for the batch's writes before the provider is asked
+            if ends:
+                report.finished.update(lifecycle.finish_attempts(ends, now=now).values())
+            if calls:
+                CallAttempt.objects.bulk_create(calls)
+            if continuing:
+                lifecycle.extend_lease(continuing, until=now + lease())
         if not calls:
             return
-        CallAttempt.objects.bulk_create(calls)
-        if continuing:
-            lifecycle.extend_lease(continuing, until=now + lease())
         url = callback_url()
         placements = self.provider.place(
             [
@@ -296,7 +306,7 @@ class Runner:
             else:
                 refused.append(CallResult(placement.call_id, "failed", detail=placement.detail))
         if accepted:
-            CallAttempt.objects.bulk_update(accepted, ["provider_ref"], batch_size=1000)
+            update_rows(CallAttempt, ["provider_ref"], [(c.pk, c.provider_ref) for c in accepted])
         if refused:
             self.handle_results(refused, report)
 
@@ -327,8 +337,10 @@ class Runner:
                     call.detail = result.detail
                     applied.append(call)
                     verdicts[result.call_id] = "applied"
-            CallAttempt.objects.bulk_update(
-                applied, ["outcome", "ended_at", "provider_ref", "detail"], batch_size=1000
+            update_rows(
+                CallAttempt,
+                ["outcome", "ended_at", "provider_ref", "detail"],
+                [(c.pk, c.outcome, c.ended_at, c.provider_ref, c.detail) for c in applied],
             )
             ends = [
                 lifecycle.AttemptEnd(call.lead_id, call.attempt_number, True, call.outcome)
