@@ -390,7 +390,8 @@ def claim_due(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        claimed = [Claim(pk, attempts, rows[pk]) for pk, attempts in cursor.fetchall()]
+        returned = dict(cursor.fetchall())
+    claimed = [Claim(pk, returned[pk], status) for pk, status in rows.items() if pk in returned]
     StatusChange.objects.bulk_create(
         [
             _history(

@@ -1,9 +1,11 @@
 """Many workers over many due leads, several rounds; prints what the test asserts, as JSON.
 
 Run by ``test_concurrency.py`` in a subprocess with DATABASE_URL set to the database to use:
-``python -m campaigns.tests.concurrency_job LEADS WORKERS ROUNDS``. Each round starts WORKERS
-processes of the real command (``manage.py run_campaigns --once``, simulated provider, instant
-results) over LEADS due leads, then reads back the CallAttempt rows and the history.
+``python -m campaigns.tests.concurrency_job LEADS WORKERS ROUNDS``. Each round lets WORKERS
+processes of the real command (simulated provider, instant
+results) over LEADS due leads, then reads back the CallAttempt rows and the history. The same
+WORKERS processes of ``manage.py run_campaigns`` serve every round; between rounds every lead is put
+back to Created through the lifecycle (the operators' reset, which keeps the attempt count).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -65,42 +68,54 @@ def main(n_leads: int, n_workers: int, rounds: int) -> dict:
         "LEADMGR_SIMULATED_MIX": "completed:50,no_answer:30,busy:20",
     }
     report: dict = {"rounds": []}
-    for r in range(rounds):
-        if r:
-            lifecycle.bulk_set_status(Lead.objects.all(), Status.CREATED, reason=f"Round {r + 1}")
-        started = time.monotonic()
-        workers = [
-            subprocess.Popen(
-                [sys.executable, str(ROOT / "manage.py"), "run_campaigns", "--once"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(n_workers)
-        ]
-        outputs = [w.communicate() for w in workers]
-        attempt = r + 1
-        calls = CallAttempt.objects.filter(attempt_number=attempt)
-        per_lead = calls.values("lead_id").annotate(n=Count("id")).values_list("n", flat=True)
-        histogram: dict[int, int] = {}
-        for n in per_lead:
-            histogram[n] = histogram.get(n, 0) + 1
-        report["rounds"].append(
-            {
-                "seconds": round(time.monotonic() - started, 2),
-                "exit_codes": [w.returncode for w in workers],
-                "stderr": [err[-2000:] for _, err in outputs if err.strip()],
-                "workers_that_claimed": sum(1 for out, _ in outputs if not out.startswith("Claimed 0 ")),
-                "calls_per_lead": histogram,
-                "leads_with_other_attempt_count": Lead.objects.exclude(attempts=attempt).count(),
-                "processing_left": Lead.objects.filter(status=Status.PROCESSING).count(),
-                "claims_in_history": StatusChange.objects.filter(
-                    to_status=Status.PROCESSING, reason=f"Call attempt {attempt} started."
-                ).count(),
-            }
+    # The workers run the real command for all rounds (its loop, one pass a second).
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "run_campaigns"],
+            cwd=ROOT,
+            env={**env, "LEADMGR_RUNNER_TICK": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
+        for _ in range(n_workers)
+    ]
+    busy = Lead.objects.filter(status__in=[Status.CREATED, Status.PROCESSING])
+    try:
+        for r in range(rounds):
+            if r:
+                lifecycle.bulk_set_status(Lead.objects.all(), Status.CREATED, reason=f"Round {r + 1}")
+            started = time.monotonic()
+            while busy.exists():
+                if time.monotonic() - started > 120 or any(w.poll() is not None for w in workers):
+                    raise RuntimeError("the workers stopped or stalled")
+                time.sleep(0.1)
+            attempt = r + 1
+            calls = CallAttempt.objects.filter(attempt_number=attempt)
+            per_lead = calls.values("lead_id").annotate(n=Count("id")).values_list("n", flat=True)
+            histogram: dict[int, int] = {}
+            for n in per_lead:
+                histogram[n] = histogram.get(n, 0) + 1
+            claims = StatusChange.objects.filter(
+                to_status=Status.PROCESSING, reason=f"Call attempt {attempt} started."
+            )
+            report["rounds"].append(
+                {
+                    "seconds": round(time.monotonic() - started, 2),
+                    "calls_per_lead": histogram,
+                    "leads_with_other_attempt_count": Lead.objects.exclude(attempts=attempt).count(),
+                    "processing_left": Lead.objects.filter(status=Status.PROCESSING).count(),
+                    "claims_in_history": claims.count(),
+                }
+            )
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        outputs = [w.communicate(timeout=60) for w in workers]
+    report["exit_codes"] = [w.returncode for w in workers]
+    report["stderr"] = [err[-2000:] for _, err in outputs if err.strip()]
+    # Each worker's summary line: how many leads it claimed over all rounds.
+    report["claimed_per_worker"] = [int(out.split("Claimed ")[1].split()[0]) for out, _ in outputs]
     # Never two calls to one lead at once: each lead's calls, in order, end before the next starts,
     # and its history alternates claim → end.
     overlaps = 0
