@@ -273,3 +273,19 @@ def test_run_once_waits_for_its_calls_to_end(running):
     assert (report.claimed, report.results) == (1, 1)
     assert Lead.objects.get().status == Status.COMPLETED
     assert 45 <= time.t <= 240  # a completed simulated call lasts 45–240 s
+
+
+def test_each_dial_renews_the_lease_so_a_long_attempt_is_not_recovered(running, settings):
+    settings.LEADMGR_RUNNER_LEASE = 600
+    lead = make_lead(running, contacts=[next_phone()])
+    clock, time = Clock(), ManualTime()
+    worker = runner(provider=simulated("no_answer", speedup=1, clock=time), clock=clock)
+    worker.tick()
+    assert Lead.objects.get(pk=lead.pk).lease_expires_at == NOW + dt.timedelta(seconds=600)
+    clock.advance(seconds=500)
+    time.t = 500  # the primary's no-answer arrives; the secondary is dialled
+    worker.collect(worker.tick().__class__())
+    assert Lead.objects.get(pk=lead.pk).lease_expires_at == NOW + dt.timedelta(seconds=1100)
+    clock.advance(seconds=200)  # past the first lease, within the renewed one
+    assert worker.tick().recovered == 0
+    assert [c.outcome for c in lead.calls.order_by("id")] == ["no_answer", ""]

@@ -179,3 +179,32 @@ def test_the_start_preview_needs_a_sign_in(client, all_hours_campaign):
     response = client.get(f"/campaigns/{all_hours_campaign.pk}/start-preview/")
     assert response.status_code == 302
     assert response.url.startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_a_large_queue_is_previewed_from_a_sample_and_scaled(monkeypatch):
+    monkeypatch.setattr("campaigns.runner.PREVIEW_SAMPLE", 4)
+    campaign = make_campaign(concurrency_limit=1)
+    at = utc(2026, 11, 26, 0, 30)
+    for phone in [next_phone(), NEW_YORK, next_phone(), "+12125550124"]:  # the first four: half outside
+        make_lead(campaign, phone=phone)
+    for _ in range(4):
+        make_lead(campaign)
+    preview = preview_start(campaign, at)
+    assert (preview.due, preview.would_call, preview.estimated) == (8, 1, True)
+    assert preview.skipped == {
+        "Outside the calling window": 4,
+        "Time zone ambiguous": 0,
+        "Concurrency full": 3,
+    }
+
+
+def test_the_start_preview_costs_a_fixed_number_of_queries(
+    client, operator, all_hours_campaign, django_assert_num_queries
+):
+    client.force_login(operator)
+    url = f"/campaigns/{all_hours_campaign.pk}/start-preview/"
+    # Session, user, the user's own permissions, their groups' permissions, the campaign, COUNT of
+    # due leads, their phones (the first PREVIEW_SAMPLE), COUNT of leads in Processing.
+    with django_assert_num_queries(8):
+        assert client.get(url).status_code == 200
