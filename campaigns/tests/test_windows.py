@@ -208,3 +208,10 @@ def test_the_start_preview_costs_a_fixed_number_of_queries(
     # due leads, their phones (the first PREVIEW_SAMPLE), COUNT of leads in Processing.
     with django_assert_num_queries(8):
         assert client.get(url).status_code == 200
+
+
+def test_a_number_without_a_known_time_zone_is_not_called_now():
+    freephone = "+80012345678"  # international freephone: phonenumbers answers Etc/Unknown
+    at = utc(2026, 11, 25, 18, 0)
+    assert zones_for(freephone) == ()
+    assert WEEKDAYS_9_TO_5.verdict(freephone, at) == Verdict(WindowState.AMBIGUOUS, at + dt.timedelta(days=1))
