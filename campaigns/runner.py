@@ -3,7 +3,7 @@
 One pass (``Runner.tick``):
 1. ``lifecycle.recover_lost`` ends attempts whose lease ran out (a worker died mid-call).
 2. For every running campaign with free slots (concurrency limit minus leads in Processing): read
-   due leads from ``selectors.due_leads``, check each primary number's calling window in the callee's
+   due leads from ``selectors.take_due``, check each primary number's calling window in the callee's
    time zone, defer the closed ones to their next opening (``lifecycle.defer_for_window``), then claim
    the open ones (``lifecycle.claim_due``) under a lock on the campaign row, so the limit and a pause
    hold across workers. Paused campaigns and full slots are recorded as decisions, not calls.
@@ -106,7 +106,7 @@ class Runner:
         campaigns = Campaign.objects.filter(state__in=[Campaign.State.RUNNING, Campaign.State.PAUSED])
         for campaign in campaigns.order_by("pk"):
             if campaign.state == Campaign.State.PAUSED:
-                report.skipped[campaign.pk, Reason.PAUSED] += selectors.due_leads(campaign, now).count()
+                report.skipped[campaign.pk, Reason.PAUSED] += selectors.due_count(campaign, now)
             else:
                 self._run_campaign(campaign, now, report)
         self.collect(report)
@@ -143,7 +143,7 @@ class Runner:
             want, claims = self._claim(campaign, now, report)
             if want <= 0:
                 if want == 0:  # every slot is taken: the due leads wait
-                    due = selectors.due_leads(campaign, now).count()
+                    due = selectors.due_count(campaign, now)
                     report.skipped[campaign.pk, Reason.CONCURRENCY_FULL] += due
                 return
             report.claimed += len(claims)
@@ -180,10 +180,9 @@ class Runner:
         """Up to ``want`` due lead ids whose primary number's window is open; defer the others."""
         window = Window.of(campaign)
         open_ids: list[int] = []
-        due = selectors.due_leads(campaign, now)
         while len(open_ids) < want:
             batch = max(CANDIDATE_FACTOR * (want - len(open_ids)), 50)
-            rows = list(due.exclude(pk__in=open_ids).values_list("pk", "phone")[:batch])
+            rows = selectors.take_due(campaign, now, batch, ("pk", "phone"), exclude=open_ids)
             deferrals: dict[dt.datetime, list[int]] = {}
             for pk, phone in rows:
                 verdict = window.verdict(phone, now)
@@ -445,7 +444,7 @@ def preview_start(campaign: Campaign, now: dt.datetime | None = None) -> StartPr
     now = now or timezone.now()
     due_leads = selectors.due_leads(campaign, now)
     due = due_leads.count()
-    phones = list(due_leads.values_list("phone", flat=True)[:PREVIEW_SAMPLE])
+    phones = [phone for (phone,) in selectors.take_due(campaign, now, PREVIEW_SAMPLE, ("phone",))]
     window = Window.of(campaign)
     states = Counter(window.verdict(phone, now).state for phone in phones)
     scale = due / len(phones) if phones else 0

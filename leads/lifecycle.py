@@ -19,7 +19,7 @@ from django.utils import timezone
 from campaigns.models import Campaign
 
 from .models import CallAttempt, Lead, Status, StatusChange
-from .selectors import QUEUE_ORDER, due_q
+from .selectors import QUEUE_ORDER, due_q, take_due
 
 # Statuses the runner may pick a lead from (when its time has come).
 QUEUED = frozenset({Status.CREATED, Status.SCHEDULED, Status.RESCHEDULED})
@@ -364,10 +364,11 @@ def claim_due(
     if limit <= 0:
         return []
     campaign_id = campaign if isinstance(campaign, int) else campaign.pk
-    leads = Lead.objects.filter(due_q(now), campaign_id=campaign_id)
     if among is not None:
-        leads = leads.filter(pk__in=list(among))
-    rows = dict(_skip_locked(leads.order_by(*QUEUE_ORDER)).values_list("pk", "status")[:limit])
+        leads = Lead.objects.filter(due_q(now), campaign_id=campaign_id, pk__in=list(among))
+        rows = dict(_skip_locked(leads.order_by(*QUEUE_ORDER)).values_list("pk", "status")[:limit])
+    else:
+        rows = dict(take_due(campaign_id, now, limit, ("pk", "status"), lock=_skip_locked))
     if not rows:
         return []
     ops = connection.ops

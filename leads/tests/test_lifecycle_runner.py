@@ -57,12 +57,13 @@ def test_claim_due_can_be_narrowed_to_checked_leads(campaign):
     assert Lead.objects.get(pk=a.pk).status == Status.CREATED
 
 
-def test_claim_due_costs_five_queries_for_any_batch(campaign, django_assert_num_queries):
+def test_claim_due_costs_a_fixed_number_of_queries_for_any_batch(campaign, django_assert_num_queries):
     for _ in range(20):
         make_lead(campaign)
-    # SAVEPOINT (the test's transaction is open), SELECT the due ids (FOR UPDATE SKIP LOCKED on
-    # PostgreSQL), UPDATE … RETURNING, INSERT the history rows, RELEASE SAVEPOINT.
-    with django_assert_num_queries(5):
+    # SAVEPOINT (the test's transaction is open); SELECT the due ids from each of the four queue
+    # ranges until the batch is full (FOR UPDATE SKIP LOCKED on PostgreSQL; here the first three
+    # are empty); UPDATE … RETURNING; INSERT the history rows; RELEASE SAVEPOINT.
+    with django_assert_num_queries(8):
         assert len(lifecycle.claim_due(campaign, 20, NOW, LEASE)) == 20
 
 
@@ -131,3 +132,23 @@ def test_recover_lost_closes_the_open_call_as_lost(campaign):
 def test_a_processing_lead_without_a_lease_is_recovered(campaign, lease):
     lead = make_lead(campaign, status=Status.PROCESSING, attempts=1, lease_expires_at=lease)
     assert lifecycle.recover_lost(NOW) == {lead.pk: "rescheduled"}
+
+
+def test_the_queue_ranges_are_exactly_the_due_leads_in_priority_order(campaign):
+    from leads import selectors
+
+    new = make_lead(campaign)
+    deferred = make_lead(campaign, next_attempt_at=NOW - dt.timedelta(minutes=5))
+    retry = make_lead(campaign, status=Status.RESCHEDULED, next_attempt_at=NOW - dt.timedelta(minutes=1))
+    callback = make_lead(campaign, status=Status.SCHEDULED, next_attempt_at=NOW)
+    make_lead(campaign, next_attempt_at=NOW + dt.timedelta(minutes=1))  # deferred, not yet open
+    make_lead(campaign, status=Status.SCHEDULED, next_attempt_at=NOW + dt.timedelta(minutes=1))
+    make_lead(campaign, status=Status.PROCESSING)
+    taken = [pk for (pk,) in selectors.take_due(campaign, NOW, 10, ("pk",))]
+    assert taken == [callback.pk, retry.pk, deferred.pk, new.pk]
+    assert set(taken) == set(selectors.due_leads(campaign, NOW).values_list("pk", flat=True))
+    assert selectors.due_count(campaign, NOW) == 4
+    assert [pk for (pk,) in selectors.take_due(campaign, NOW, 2, ("pk",), exclude=[callback.pk])] == [
+        retry.pk,
+        deferred.pk,
+    ]
