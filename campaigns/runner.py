@@ -140,6 +140,7 @@ class Runner:
 
     def _run_campaign(self, campaign: Campaign, now: dt.datetime, report: TickReport) -> None:
         while True:
+            now = self.clock()  # each batch reads the queue, and stamps its calls, at its own time
             want, claims = self._claim(campaign, now, report)
             if want <= 0:
                 if want == 0:  # every slot is taken: the due leads wait
@@ -147,7 +148,7 @@ class Runner:
                     report.skipped[campaign.pk, Reason.CONCURRENCY_FULL] += due
                 return
             report.claimed += len(claims)
-            self._dial([_Next(c.lead_id, c.attempt) for c in claims], now, report)
+            self._dial([_Next(c.lead_id, c.attempt) for c in claims], report)
             if len(claims) < want:
                 return  # nothing more is callable now
 
@@ -199,10 +200,11 @@ class Runner:
 
     # --- dialling --------------------------------------------------------------------------------
 
-    def _dial(self, steps: list[_Next], now: dt.datetime, report: TickReport) -> None:
+    def _dial(self, steps: list[_Next], report: TickReport) -> None:
         """Dial each lead's next number whose window is open, or end the attempt when none is left."""
         if not steps:
             return
+        now = self.clock()
         leads = {
             lead.pk: lead
             for lead in Lead.objects.filter(pk__in=[s.lead_id for s in steps], status=Status.PROCESSING)
@@ -350,7 +352,6 @@ class Runner:
         report.results += len(applied)
         self._dial(
             [_Next(c.lead_id, c.attempt_number, c.phone, c.outcome) for c in applied if not c.is_success],
-            now,
             report,
         )
         return verdicts

@@ -186,8 +186,9 @@ def test_a_large_queue_is_previewed_from_a_sample_and_scaled(monkeypatch):
     monkeypatch.setattr("campaigns.runner.PREVIEW_SAMPLE", 4)
     campaign = make_campaign(concurrency_limit=1)
     at = utc(2026, 11, 26, 0, 30)
-    for phone in [next_phone(), NEW_YORK, next_phone(), "+12125550124"]:  # the first four: half outside
-        make_lead(campaign, phone=phone)
+    # The sample is the first four in queue order: these retries, half of them outside the window.
+    for phone in [next_phone(), NEW_YORK, next_phone(), "+12125550124"]:
+        make_lead(campaign, phone=phone, status=Status.RESCHEDULED, next_attempt_at=at)
     for _ in range(4):
         make_lead(campaign)
     preview = preview_start(campaign, at)
