@@ -217,3 +217,11 @@ def test_a_number_without_a_known_time_zone_is_not_called_now():
     at = utc(2026, 11, 25, 18, 0)
     assert zones_for(freephone) == ()
     assert WEEKDAYS_9_TO_5.verdict(freephone, at) == Verdict(WindowState.AMBIGUOUS, at + dt.timedelta(days=1))
+
+
+def test_the_partial_included_with_only_a_campaign_loads_itself(all_hours_campaign):
+    from django.template.loader import render_to_string
+
+    html = render_to_string("campaigns/_start_preview.html", {"campaign": all_hours_campaign})
+    assert f'hx-get="/campaigns/{all_hours_campaign.pk}/start-preview/"' in html
+    assert 'hx-trigger="load"' in html
