@@ -48,6 +48,9 @@ Reason = RunnerDecision.Reason
 CLAIM_BATCH = 500
 # How many due leads to read per window check, relative to the free slots.
 CANDIDATE_FACTOR = 2
+# The most due leads one claim checks for their window (the others wait for the next pass), so a
+# night-time queue of a million is deferred over several short transactions, not one long one.
+WINDOW_CHECKS_PER_CLAIM = 5_000
 # The most due leads the start preview checks one by one; beyond, it scales their proportions.
 PREVIEW_SAMPLE = 20_000
 
@@ -181,8 +184,10 @@ class Runner:
         """Up to ``want`` due lead ids whose primary number's window is open; defer the others."""
         window = Window.of(campaign)
         open_ids: list[int] = []
-        while len(open_ids) < want:
-            batch = max(CANDIDATE_FACTOR * (want - len(open_ids)), 50)
+        checked = 0
+        while len(open_ids) < want and checked < WINDOW_CHECKS_PER_CLAIM:
+            batch = max(CANDIDATE_FACTOR * (want - len(open_ids)), 500)
+            checked += batch
             rows = selectors.take_due(campaign, now, batch, ("pk", "phone"), exclude=open_ids)
             deferrals: dict[dt.datetime, list[int]] = {}
             for pk, phone in rows:

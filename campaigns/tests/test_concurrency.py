@@ -42,6 +42,7 @@ def run_job(database_url: str, leads: int, workers: int, rounds: int) -> dict:
 def assert_each_lead_called_once_per_attempt(
     report: dict, leads: int, workers: int, rounds: int, *, all_claimed: bool = True
 ) -> None:
+    print(json.dumps(report))  # shown by pytest when an assertion below fails
     assert report["exit_codes"] == [0] * workers
     assert report["stderr"] == []
     assert len(report["rounds"]) == rounds

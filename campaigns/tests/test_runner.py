@@ -289,3 +289,13 @@ def test_each_dial_renews_the_lease_so_a_long_attempt_is_not_recovered(running, 
     clock.advance(seconds=200)  # past the first lease, within the renewed one
     assert worker.tick().recovered == 0
     assert [c.outcome for c in lead.calls.order_by("id")] == ["no_answer", ""]
+
+
+def test_a_large_closed_queue_is_deferred_over_several_short_claims(running, monkeypatch):
+    monkeypatch.setattr("campaigns.runner.WINDOW_CHECKS_PER_CLAIM", 500)
+    for i in range(600):
+        make_lead(running, phone=f"+1212555{i:04d}")  # New York: closed at 23:00 UTC
+    worker = runner(clock=Clock(dt.datetime(2026, 11, 25, 23, 0, tzinfo=dt.UTC)))
+    assert worker.tick().skipped[running.pk, "outside_window"] == 500
+    assert worker.tick().skipped[running.pk, "outside_window"] == 100
+    assert not Lead.objects.filter(next_attempt_at__isnull=True).exists()
