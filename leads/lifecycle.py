@@ -1,7 +1,8 @@
 """The status lifecycle: the only code that writes ``Lead.status``, and always with a history row.
 
-Automatic transitions belong to the campaign runner (``start_attempt``, ``finish_attempt``,
-``recover_lost``); manual overrides to operators (``set_status`` for one lead, ``bulk_set_status``
+Automatic transitions belong to the campaign runner: one lead (``start_attempt``,
+``finish_attempt``) or a batch (``claim_due``, ``finish_attempts``, ``recover_lost``), plus two
+writes that keep the status (``defer_for_window``, ``extend_lease``); manual overrides to operators (``set_status`` for one lead, ``bulk_set_status``
 for a filtered set). A refused change raises ``TransitionError`` saying which change and why.
 """
 
