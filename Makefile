@@ -54,12 +54,16 @@ lint: install-dev
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
+# pytest exits 5 when it collects no tests: a run that tests nothing is a broken run, not a green one.
+PYTEST = $(VENV)/bin/pytest $(PYTEST_ARGS) || { rc=$$?; \
+	  [ $$rc -eq 5 ] && echo "pytest collected no tests (exit 5): check pytest.ini testpaths." >&2; exit $$rc; }
+
 test: install-dev browsers lint
 	$(PY) manage.py check
-	$(VENV)/bin/pytest
+	$(PYTEST)
 
 test-postgres: install-dev browsers
-	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest
+	export DATABASE_URL=$(PG_URL); $(PYTEST)
 
 format: install-dev
 	$(VENV)/bin/ruff format .

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
@@ -88,6 +89,15 @@ class CallAttemptInline(admin.TabularInline):
         return False
 
 
+class ScheduleForm(forms.Form):
+    scheduled_at = forms.DateTimeField(
+        label="Call at",
+        help_text="Site time, YYYY-MM-DD HH:MM.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    reason = forms.CharField(required=False, max_length=200)
+
+
 class LeadAdminForm(PhoneFormMixin, forms.ModelForm):
     phone = forms.CharField(
         label="Phone number", max_length=40, help_text="International format: +14155551234."
@@ -151,13 +161,14 @@ class LeadAdmin(admin.ModelAdmin):
     actions = [
         "delete_leads",
         "reset_to_created",
+        "mark_scheduled",
         "mark_completed",
         "mark_rescheduled",
         "mark_max_retries",
     ]
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location=action_location)
         # Django's delete_selected collects and lists every object; ours counts and deletes in SQL.
         actions.pop("delete_selected", None)
         return actions
@@ -197,6 +208,9 @@ class LeadAdmin(admin.ModelAdmin):
 
     def _status_action(self, request, queryset, target: str) -> None:
         result = lifecycle.bulk_set_status(queryset, target, user=request.user, reason="Admin action")
+        self._report(request, result, target)
+
+    def _report(self, request, result: lifecycle.BulkResult, target: str) -> None:
         self.message_user(
             request, f"{result.changed} lead(s) set to {lifecycle.label(target)}.", messages.SUCCESS
         )
@@ -206,6 +220,31 @@ class LeadAdmin(admin.ModelAdmin):
     @admin.action(description="Reset to Created (back in the queue)", permissions=["change"])
     def reset_to_created(self, request, queryset):
         self._status_action(request, queryset, Status.CREATED)
+
+    @admin.action(description="Schedule at a chosen time…", permissions=["change"])
+    def mark_scheduled(self, request, queryset):
+        form = ScheduleForm(request.POST if "scheduled_at" in request.POST else None)
+        if form.is_valid():
+            result = lifecycle.bulk_set_status(
+                queryset,
+                Status.SCHEDULED,
+                user=request.user,
+                reason=form.cleaned_data["reason"] or "Admin action",
+                scheduled_at=form.cleaned_data["scheduled_at"],
+            )
+            self._report(request, result, Status.SCHEDULED)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Schedule leads",
+            "opts": self.model._meta,
+            "form": form,
+            "lead_count": queryset.order_by().count(),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/leads/lead/schedule_leads.html", context)
 
     @admin.action(description="Set to Completed (out of the queue)", permissions=["change"])
     def mark_completed(self, request, queryset):

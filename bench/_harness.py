@@ -1,0 +1,60 @@
+"""Shared bits of the benchmark scripts: Django set-up against a chosen database, data files, timing."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+
+
+def setup_django(database_url: str | None = None) -> None:
+    sys.path.insert(0, str(ROOT))
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadmgr.settings")
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 60)
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    import django
+
+    django.setup()
+
+
+def sqlite_with_leads(n: int) -> str:
+    """The URL of a SQLite file holding n generated leads, generating it on first use."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"leads-{n}.sqlite3"
+    if not path.exists():
+        tmp = path.with_suffix(".partial")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        print(f"generating {n:,} leads into {path.name} (once) …", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "generate.py"), str(n)],
+            env=os.environ | {"DATABASE_URL": f"sqlite:///{tmp}"},
+            check=True,
+        )
+        import sqlite3
+
+        sqlite3.connect(tmp).execute("PRAGMA wal_checkpoint(TRUNCATE)").connection.close()
+        tmp.rename(path)
+    return f"sqlite:///{path}"
+
+
+def median_ms(fn: Callable[[], object], repeat: int = 7, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
