@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from leads.models import E_CAMPAIGN_HAS_LEADS, Lead
 
-from .models import Assistant, AssistantVariable, Campaign, Weekday
+from .models import Assistant, AssistantVariable, Campaign, RunnerDecision, Weekday
 
 
 class AssistantVariableInline(admin.TabularInline):
@@ -81,3 +81,19 @@ class CampaignAdmin(admin.ModelAdmin):
             if n:
                 protected.append(E_CAMPAIGN_HAS_LEADS.format(campaign=campaign.name, n=n))
         return deleted, model_count, perms_needed, protected
+
+
+@admin.register(RunnerDecision)
+class RunnerDecisionAdmin(admin.ModelAdmin):
+    """Why the runner did not call due leads, per campaign, reason and hour (written by the runner)."""
+
+    list_display = ["hour", "campaign", "reason", "leads", "ticks", "last_leads", "last_at"]
+    list_filter = ["reason", "campaign"]
+    list_select_related = ["campaign"]
+    date_hierarchy = "hour"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -164,3 +164,46 @@ class Campaign(models.Model):
     @property
     def calling_days_display(self) -> str:
         return ", ".join(Weekday(d).label[:3] for d in sorted(self.calling_days))
+
+
+class RunnerDecision(models.Model):
+    """Why the runner did not call due leads now, aggregated per campaign, reason and hour.
+
+    One row per (campaign, reason, hour) keeps the record cheap at scale: a tick adds to the row's
+    counts instead of writing a row per lead. ``leads`` sums the leads skipped over the hour's ticks;
+    ``last_leads`` is how many the latest tick skipped.
+    """
+
+    class Reason(models.TextChoices):
+        OUTSIDE_WINDOW = "outside_window", "Outside the calling window"
+        TZ_AMBIGUOUS = "tz_ambiguous", "Time zone ambiguous"
+        PAUSED = "paused", "Campaign paused"
+        CONCURRENCY_FULL = "concurrency_full", "Concurrency full"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runner_decisions")
+    reason = models.CharField(max_length=24, choices=Reason)
+    hour = models.DateTimeField(help_text="The hour (UTC) the decisions fall in.")
+    ticks = models.PositiveIntegerField(default=0)
+    leads = models.PositiveBigIntegerField(default=0)
+    last_leads = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-hour", "campaign", "reason"]
+        constraints = [
+            # The runner adds to the row of the hour; the unique key is also its lookup index.
+            models.UniqueConstraint(fields=["campaign", "hour", "reason"], name="runner_decision_unique_hour")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.reason} {self.hour:%Y-%m-%d %H:00}: {self.leads}"
+
+
+class CallbackReceipt(models.Model):
+    """A signed provider callback already received: the same signature again is a replay."""
+
+    signature = models.CharField(max_length=128, unique=True)
+    received_at = models.DateTimeField(db_index=True)  # old receipts are pruned by age
+
+    def __str__(self) -> str:
+        return self.signature[:16]

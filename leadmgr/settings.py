@@ -178,3 +178,33 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- The campaign runner and its telephony provider (campaigns/runner.py, campaigns/providers/) ---
+# simulated: no outside service, outcomes drawn from LEADMGR_SIMULATED_MIX (the default, for demos);
+# http: POST each call to LEADMGR_PROVIDER_URL, results come back signed on /campaigns/callbacks/http/.
+LEADMGR_PROVIDERS = ("simulated", "http")
+LEADMGR_PROVIDER = env_str("LEADMGR_PROVIDER", "simulated").lower()
+if LEADMGR_PROVIDER not in LEADMGR_PROVIDERS:
+    raise ImproperlyConfigured(
+        f"LEADMGR_PROVIDER must be one of {', '.join(LEADMGR_PROVIDERS)}; got {LEADMGR_PROVIDER!r}."
+    )
+LEADMGR_PROVIDER_URL = env_str("LEADMGR_PROVIDER_URL", "")
+# Shared with the provider: signs the call requests we send and the results it sends back.
+LEADMGR_PROVIDER_SECRET = env_str("LEADMGR_PROVIDER_SECRET", "")
+# The public base URL of this site, for the callback URL sent with each call (https://leads.example.com).
+LEADMGR_CALLBACK_BASE_URL = env_str("LEADMGR_CALLBACK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Seconds to wait for the provider to accept a call request.
+LEADMGR_PROVIDER_TIMEOUT = env_int("LEADMGR_PROVIDER_TIMEOUT", 10)
+# A signed callback older (or newer) than this many seconds is refused as stale.
+LEADMGR_CALLBACK_MAX_AGE = env_int("LEADMGR_CALLBACK_MAX_AGE", 300)
+# How long a worker's claim on a lead lasts without news before another worker recovers it.
+LEADMGR_RUNNER_LEASE = env_int("LEADMGR_RUNNER_LEASE", 900)
+# Seconds between two passes of `run_campaigns` over the running campaigns.
+LEADMGR_RUNNER_TICK = env_int("LEADMGR_RUNNER_TICK", 2)
+# Simulated provider: outcome weights, the seed, and how much faster than real time calls run
+# (10: a 2-minute call ends after 12 s; 0: every result at once, as the tests use).
+LEADMGR_SIMULATED_MIX = env_str(
+    "LEADMGR_SIMULATED_MIX", "completed:30,no_answer:30,busy:15,voicemail:15,failed:10"
+)
+LEADMGR_SIMULATED_SEED = env_int("LEADMGR_SIMULATED_SEED", 42)
+LEADMGR_SIMULATED_SPEEDUP = env_int("LEADMGR_SIMULATED_SPEEDUP", 10)

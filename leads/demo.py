@@ -103,6 +103,17 @@ CAMPAIGNS = [
 ]
 
 
+# The running demo campaign calls around the clock with short retries, so `run_campaigns` visibly
+# moves its leads through every status whatever the hour of the demo (real campaigns keep a window).
+DEMO_RUNNING_FIELDS = {
+    "calling_days": [0, 1, 2, 3, 4, 5, 6],
+    "window_start": dt.time(0, 0),
+    "window_end": dt.time(23, 59, 59),
+    "retry_interval": dt.timedelta(minutes=2),
+    "max_retries": 2,
+}
+
+
 def phone_for(index: int) -> str:
     """A valid, distinct E.164 US number for every index below 14 × 8,000,000."""
     area = US_AREAS[index % len(US_AREAS)]
@@ -132,7 +143,12 @@ def ensure_demo_campaigns() -> list[Campaign]:
     campaigns = []
     for name, assistant_name, state in CAMPAIGNS:
         campaign, _ = Campaign.objects.get_or_create(
-            name=name, defaults={"assistant": assistants[assistant_name], "state": state}
+            name=name,
+            defaults={
+                "assistant": assistants[assistant_name],
+                "state": state,
+                **(DEMO_RUNNING_FIELDS if state == Campaign.State.RUNNING else {}),
+            },
         )
         campaigns.append(campaign)
     return campaigns

@@ -1,7 +1,8 @@
 """The status lifecycle: the only code that writes ``Lead.status``, and always with a history row.
 
-Automatic transitions belong to the campaign runner (``start_attempt``, ``finish_attempt``,
-``recover_lost``); manual overrides to operators (``set_status`` for one lead, ``bulk_set_status``
+Automatic transitions belong to the campaign runner: one lead (``start_attempt``,
+``finish_attempt``) or a batch (``claim_due``, ``finish_attempts``, ``recover_lost``), plus two
+writes that keep the status (``defer_for_window``, ``extend_lease``); manual overrides to operators (``set_status`` for one lead, ``bulk_set_status``
 for a filtered set). A refused change raises ``TransitionError`` saying which change and why.
 """
 
@@ -9,16 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign
 
-from .models import Lead, Status, StatusChange
+from .models import CallAttempt, Lead, Status, StatusChange
+from .selectors import QUEUE_ORDER, due_q, take_due
 
 # Statuses the runner may pick a lead from (when its time has come).
 QUEUED = frozenset({Status.CREATED, Status.SCHEDULED, Status.RESCHEDULED})
@@ -248,6 +250,48 @@ def start_attempt(lead: Lead, *, lease: dt.timedelta, now: dt.datetime | None = 
     return True
 
 
+def _ending(
+    lead_id: int,
+    campaign: Campaign,
+    attempts: int,
+    *,
+    succeeded: bool,
+    outcome: str,
+    now: dt.datetime,
+    failure_reason: str = "",
+) -> tuple[str, dt.datetime | None, list[StatusChange]]:
+    """THE rule for how an attempt ends: Completed; else Rescheduled, or Max Retries at the limit.
+
+    Returns the final status, the next attempt time and the history rows to write.
+    """
+    if succeeded:
+        return (
+            Status.COMPLETED,
+            None,
+            [
+                _history(
+                    lead_id, Status.PROCESSING, Status.COMPLETED, now, reason=REASON_SUCCEEDED, automatic=True
+                )
+            ],
+        )
+    next_at = now + campaign.retry_interval
+    reason = failure_reason or REASON_FAILED.format(n=attempts, outcome=outcome or "no success", at=next_at)
+    changes = [_history(lead_id, Status.PROCESSING, Status.RESCHEDULED, now, reason=reason, automatic=True)]
+    if attempts >= campaign.max_attempts:
+        changes.append(
+            _history(
+                lead_id,
+                Status.RESCHEDULED,
+                Status.MAX_RETRIES,
+                now,
+                reason=REASON_LIMIT.format(n=attempts, limit=campaign.max_attempts),
+                automatic=True,
+            )
+        )
+        return Status.MAX_RETRIES, None, changes
+    return Status.RESCHEDULED, next_at, changes
+
+
 @transaction.atomic
 def finish_attempt(lead: Lead, *, succeeded: bool, outcome: str = "", now: dt.datetime | None = None) -> str:
     """End the attempt under way: Completed on success; else Rescheduled, or Max Retries at the limit.
@@ -258,42 +302,224 @@ def finish_attempt(lead: Lead, *, succeeded: bool, outcome: str = "", now: dt.da
     current = Lead.objects.select_for_update().values_list("status", flat=True).get(pk=lead.pk)
     if current != Status.PROCESSING:
         raise TransitionError(E_NOT_PROCESSING.format(label=label(current)), lead=lead)
-    campaign = lead.campaign
-    changes: list[StatusChange] = []
-    if succeeded:
-        final, next_at = Status.COMPLETED, None
-        changes.append(_history(lead.pk, current, final, now, reason=REASON_SUCCEEDED, automatic=True))
-    else:
-        next_at = now + campaign.retry_interval
-        changes.append(
-            _history(
-                lead.pk,
-                current,
-                Status.RESCHEDULED,
-                now,
-                reason=REASON_FAILED.format(n=lead.attempts, outcome=outcome or "no success", at=next_at),
-                automatic=True,
-            )
-        )
-        final = Status.RESCHEDULED
-        if lead.attempts >= campaign.max_attempts:
-            final, next_at = Status.MAX_RETRIES, None
-            changes.append(
-                _history(
-                    lead.pk,
-                    Status.RESCHEDULED,
-                    final,
-                    now,
-                    reason=REASON_LIMIT.format(n=lead.attempts, limit=campaign.max_attempts),
-                    automatic=True,
-                )
-            )
+    final, next_at, changes = _ending(
+        lead.pk, lead.campaign, lead.attempts, succeeded=succeeded, outcome=outcome, now=now
+    )
     Lead.objects.filter(pk=lead.pk).update(
         status=final, next_attempt_at=next_at, lease_expires_at=None, updated_at=now
     )
     StatusChange.objects.bulk_create(changes)
     lead.status, lead.next_attempt_at, lead.lease_expires_at = final, next_at, None
     return final
+
+
+# --- The runner's batch transitions: claim, end, defer, recover ---------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A lead the runner now holds in Processing for attempt number ``attempt``."""
+
+    lead_id: int
+    attempt: int
+    from_status: str
+
+
+@dataclass(frozen=True)
+class AttemptEnd:
+    """How attempt number ``attempt`` of a lead ended (a stale attempt number is ignored)."""
+
+    lead_id: int
+    attempt: int
+    succeeded: bool
+    outcome: str = ""
+    reason: str = ""  # replaces the usual failure reason in the history (e.g. a lost attempt)
+
+
+def _skip_locked(queryset: QuerySet) -> QuerySet:
+    """Row locks that other workers skip, where the database has them (PostgreSQL).
+
+    SQLite has no row locks: there the settings open every transaction IMMEDIATE, so the whole
+    read-then-update below holds the database's single write lock and no other writer interleaves.
+    """
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset
+
+
+@transaction.atomic
+def claim_due(
+    campaign: Campaign | int,
+    limit: int,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    *,
+    among: Iterable[int] | None = None,
+) -> list[Claim]:
+    """Claim up to ``limit`` due leads of a campaign for a call attempt (→ Processing), oldest first.
+
+    ``among`` narrows the claim to leads the runner has checked (its calling window). Two workers
+    never claim the same lead: PostgreSQL skips rows another claim has locked; SQLite runs this in
+    one IMMEDIATE transaction. The UPDATE re-checks the queue status and RETURNs what it claimed.
+    """
+    if limit <= 0:
+        return []
+    campaign_id = campaign if isinstance(campaign, int) else campaign.pk
+    if among is not None:
+        leads = Lead.objects.filter(due_q(now), campaign_id=campaign_id, pk__in=list(among))
+        rows = dict(_skip_locked(leads.order_by(*QUEUE_ORDER)).values_list("pk", "status")[:limit])
+    else:
+        rows = dict(take_due(campaign_id, now, limit, ("pk", "status"), lock=_skip_locked))
+    if not rows:
+        return []
+    ops = connection.ops
+    table, ids = ops.quote_name(Lead._meta.db_table), list(rows)
+    queued = sorted(s.value for s in QUEUED)
+    sql = (
+        f"UPDATE {table} SET status = %s, attempts = attempts + 1, last_attempt_at = %s, "
+        f"lease_expires_at = %s, updated_at = %s "
+        f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status IN ({', '.join(['%s'] * len(queued))}) "
+        f"RETURNING id, attempts"
+    )
+    stamp = ops.adapt_datetimefield_value(now)
+    params = [
+        Status.PROCESSING.value,
+        stamp,
+        ops.adapt_datetimefield_value(now + lease),
+        stamp,
+        *ids,
+        *queued,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = dict(cursor.fetchall())
+    claimed = [Claim(pk, returned[pk], status) for pk, status in rows.items() if pk in returned]
+    StatusChange.objects.bulk_create(
+        [
+            _history(
+                c.lead_id,
+                c.from_status,
+                Status.PROCESSING,
+                now,
+                reason=REASON_ATTEMPT_STARTED.format(n=c.attempt),
+                automatic=True,
+            )
+            for c in claimed
+        ],
+        batch_size=BULK_CHUNK,
+    )
+    return claimed
+
+
+@transaction.atomic
+def finish_attempts(ends: Iterable[AttemptEnd], *, now: dt.datetime) -> dict[int, str]:
+    """End many attempts at once (the runner's results); returns lead id → final status.
+
+    An end whose lead is no longer Processing, or is on another attempt (recovered meanwhile), is
+    ignored: a late result cannot touch a newer attempt.
+    """
+    ends = list(ends)
+    if not ends:
+        return {}
+    rows = {
+        pk: (attempts, campaign_id)
+        for pk, attempts, campaign_id in Lead.objects.select_for_update()
+        .filter(pk__in=[e.lead_id for e in ends], status=Status.PROCESSING)
+        .values_list("pk", "attempts", "campaign_id")
+    }
+    campaigns = Campaign.objects.in_bulk({campaign_id for _, campaign_id in rows.values()})
+    groups: dict[tuple[str, dt.datetime | None], list[int]] = {}
+    changes: list[StatusChange] = []
+    finals: dict[int, str] = {}
+    for end in ends:
+        row = rows.get(end.lead_id)
+        if row is None or row[0] != end.attempt or end.lead_id in finals:
+            continue
+        final, next_at, history = _ending(
+            end.lead_id,
+            campaigns[row[1]],
+            end.attempt,
+            succeeded=end.succeeded,
+            outcome=end.outcome,
+            now=now,
+            failure_reason=end.reason,
+        )
+        groups.setdefault((final, next_at), []).append(end.lead_id)
+        changes.extend(history)
+        finals[end.lead_id] = final
+    for (final, next_at), ids in groups.items():
+        Lead.objects.filter(pk__in=ids, status=Status.PROCESSING).update(
+            status=final, next_attempt_at=next_at, lease_expires_at=None, updated_at=now
+        )
+    StatusChange.objects.bulk_create(changes, batch_size=BULK_CHUNK)
+    return finals
+
+
+@transaction.atomic
+def defer_for_window(deferrals: Mapping[dt.datetime, Iterable[int]], *, now: dt.datetime) -> int:
+    """Move queued leads' next attempt to when their calling window opens; the status is kept.
+
+    No status changes, so no history row: the runner records the decision (and its reason) in
+    ``campaigns.RunnerDecision``. Returns how many leads moved.
+    """
+    moved = 0
+    for at, ids in deferrals.items():
+        moved += Lead.objects.filter(pk__in=list(ids), status__in=QUEUED).update(
+            next_attempt_at=at, updated_at=now
+        )
+    return moved
+
+
+def extend_lease(lead_ids: Iterable[int], *, until: dt.datetime) -> int:
+    """Keep a claim alive while its attempt dials the next number (the status is kept)."""
+    return Lead.objects.filter(pk__in=list(lead_ids), status=Status.PROCESSING).update(lease_expires_at=until)
+
+
+DETAIL_LOST = "No result before the claim's lease ran out (the worker or the provider stopped)."
+
+
+@transaction.atomic
+def recover_lost(now: dt.datetime, *, limit: int = BULK_CHUNK) -> dict[int, str]:
+    """Leads left in Processing past their lease go back through the failure path.
+
+    The lost attempt is recorded as a call with outcome ``lost`` (the open call is closed, or one is
+    written when the worker stopped before dialling), and the lead ends Rescheduled or Max Retries by
+    the campaign's policy. Returns lead id → final status.
+    """
+    # No lease at all (a lead imported or seeded mid-call) counts as run out.
+    stale = Lead.objects.filter(
+        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True), status=Status.PROCESSING
+    ).order_by("lease_expires_at")
+    rows = list(_skip_locked(stale).values_list("pk", "attempts", "phone", "last_attempt_at")[:limit])
+    if not rows:
+        return {}
+    ids = [pk for pk, *_ in rows]
+    CallAttempt.objects.filter(lead_id__in=ids, outcome="").update(
+        outcome=CallAttempt.Outcome.LOST, ended_at=now, detail=DETAIL_LOST
+    )
+    dialled = set(CallAttempt.objects.filter(lead_id__in=ids).values_list("lead_id", "attempt_number"))
+    CallAttempt.objects.bulk_create(
+        [
+            CallAttempt(
+                lead_id=pk,
+                attempt_number=attempts,
+                phone=phone,
+                started_at=started or now,
+                ended_at=now,
+                outcome=CallAttempt.Outcome.LOST,
+                detail=DETAIL_LOST,
+            )
+            for pk, attempts, phone, started in rows
+            if (pk, attempts) not in dialled
+        ]
+    )
+    return finish_attempts(
+        [
+            AttemptEnd(pk, attempts, False, CallAttempt.Outcome.LOST, reason=REASON_LOST.format(n=attempts))
+            for pk, attempts, *_ in rows
+        ],
+        now=now,
+    )
 
 
 def history_for(leads: Iterable[Lead]) -> QuerySet[StatusChange]:

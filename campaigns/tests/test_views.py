@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.template.loader import get_template
-
 from leadmgr.testing import make_campaign, make_lead
 from leads.models import Status
 
@@ -57,9 +55,12 @@ def test_the_detail_shows_counts_policy_window_and_links(client, operator, djang
     assert response.context["chart"]["total"] == 1
 
 
-def test_the_detail_leaves_a_place_for_the_start_preview():
-    source = get_template("campaigns/campaign_detail.html").template.source
-    assert "{% block start_preview %}{% endblock %}" in source
+def test_the_detail_loads_the_start_preview(client, operator, campaign):
+    client.force_login(operator)
+    page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert f'hx-get="/campaigns/{campaign.pk}/start-preview/" hx-trigger="load"' in page
+    preview = client.get(f"/campaigns/{campaign.pk}/start-preview/").content.decode()
+    assert "If started now: <strong>0</strong> of <strong>0</strong>" in preview
 
 
 def test_an_unknown_campaign_is_not_found(client, operator, db):

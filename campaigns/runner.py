@@ -1,0 +1,471 @@
+"""The campaign runner: claims due leads, calls their numbers in order, hands outcomes to the lifecycle.
+
+One pass (``Runner.tick``):
+1. ``lifecycle.recover_lost`` ends attempts whose lease ran out (a worker died mid-call).
+2. For every running campaign with free slots (concurrency limit minus leads in Processing): read
+   due leads from ``selectors.take_due``, check each primary number's calling window in the callee's
+   time zone, defer the closed ones to their next opening (``lifecycle.defer_for_window``), then claim
+   the open ones (``lifecycle.claim_due``) under a lock on the campaign row, so the limit and a pause
+   hold across workers. Paused campaigns and full slots are recorded as decisions, not calls.
+3. Dial the first number of each claimed lead (``_dial``). Results — the simulated provider's from
+   ``due_results``, the http provider's from the signed callback — go through ``handle_results``,
+   the one path that records the dial, then dials the lead's next number or ends the attempt through
+   ``lifecycle.finish_attempts`` (Completed, Rescheduled or Max Retries by the campaign's policy).
+
+While an attempt waits for a result the lead stays in Processing under its lease (renewed at each
+dial); a result that never comes is ended as ``lost`` by the next worker's recovery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from leadmgr.db import update_rows
+from leads import lifecycle, selectors
+from leads import variables as lead_variables
+from leads.models import CallAttempt, Lead, SecondaryContact, Status
+
+from . import services
+from .models import Assistant, Campaign, RunnerDecision
+from .providers import OUTCOMES, CallRequest, CallResult, Provider, get_provider, signing
+from .windows import Window, WindowState
+
+log = logging.getLogger(__name__)
+
+Reason = RunnerDecision.Reason
+
+# Most leads one claim takes (one transaction); a campaign with a larger limit claims in several.
+CLAIM_BATCH = 500
+# How many due leads to read per window check, relative to the free slots.
+CANDIDATE_FACTOR = 2
+# The most due leads one claim checks for their window (the others wait for the next pass), so a
+# night-time queue of a million is deferred over several short transactions, not one long one.
+WINDOW_CHECKS_PER_CLAIM = 5_000
+# The most due leads the start preview checks one by one; beyond, it scales their proportions.
+PREVIEW_SAMPLE = 20_000
+
+DETAIL_NOT_RUNNING = "campaign no longer running"
+
+
+def lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.LEADMGR_RUNNER_LEASE)
+
+
+def callback_url() -> str:
+    return settings.LEADMGR_CALLBACK_BASE_URL + reverse("campaigns:http_callback")
+
+
+@dataclass
+class TickReport:
+    claimed: int = 0
+    dials: int = 0
+    results: int = 0
+    recovered: int = 0
+    finished: Counter = field(default_factory=Counter)  # final status → leads
+    skipped: Counter = field(default_factory=Counter)  # (campaign id, reason) → leads
+
+    def add(self, other: TickReport) -> None:
+        self.claimed += other.claimed
+        self.dials += other.dials
+        self.results += other.results
+        self.recovered += other.recovered
+        self.finished.update(other.finished)
+        self.skipped.update(other.skipped)
+
+
+@dataclass(frozen=True)
+class _Next:
+    """Dial the next number of a lead's attempt: the one after ``after`` (None: the primary first)."""
+
+    lead_id: int
+    attempt: int
+    after: str | None = None
+    last_outcome: str = ""
+
+
+class Runner:
+    def __init__(self, provider: Provider | None = None, *, clock=timezone.now):
+        self.provider = provider or get_provider()
+        self.clock = clock
+
+    # --- a pass over the campaigns ---------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        now = self.clock()
+        report = TickReport()
+        recovered = lifecycle.recover_lost(now)
+        report.recovered = len(recovered)
+        report.finished.update(recovered.values())
+        campaigns = Campaign.objects.filter(state__in=[Campaign.State.RUNNING, Campaign.State.PAUSED])
+        for campaign in campaigns.order_by("pk"):
+            if campaign.state == Campaign.State.PAUSED:
+                report.skipped[campaign.pk, Reason.PAUSED] += selectors.due_count(campaign, now)
+            else:
+                self._run_campaign(campaign, now, report)
+        self.collect(report)
+        services.decisions_record(counts=report.skipped, now=now)
+        return report
+
+    def run_once(self, *, sleep=time.sleep) -> TickReport:
+        """Pass until nothing more can be claimed and every call this process placed has ended."""
+        total = TickReport()
+        while True:
+            report = self.tick()
+            total.add(report)
+            if report.claimed:
+                continue
+            if not self.provider.in_flight():
+                return total
+            self.wait_for_results(total, sleep=sleep, limit=settings.LEADMGR_RUNNER_TICK)
+
+    def wait_for_results(self, report: TickReport, *, sleep=time.sleep, limit: float = 1.0) -> None:
+        """Sleep until the provider's next result is due (at most ``limit`` s), then collect."""
+        next_due = getattr(self.provider, "next_due_in", lambda: None)()
+        sleep(min(limit, next_due if next_due is not None else limit))
+        self.collect(report)
+
+    def collect(self, report: TickReport) -> None:
+        """Hand the provider's due results to the result handler (which may dial next numbers)."""
+        while results := self.provider.due_results():
+            self.handle_results(results, report)
+
+    # --- one campaign ------------------------------------------------------------------------------
+
+    def _run_campaign(self, campaign: Campaign, now: dt.datetime, report: TickReport) -> None:
+        while True:
+            now = self.clock()  # each batch reads the queue, and stamps its calls, at its own time
+            want, claims = self._claim(campaign, now, report)
+            if want <= 0:
+                if want == 0:  # every slot is taken: the due leads wait
+                    due = selectors.due_count(campaign, now)
+                    report.skipped[campaign.pk, Reason.CONCURRENCY_FULL] += due
+                return
+            report.claimed += len(claims)
+            self._dial([_Next(c.lead_id, c.attempt) for c in claims], report)
+            if len(claims) < want:
+                return  # nothing more is callable now
+
+    def _claim(
+        self, campaign: Campaign, now: dt.datetime, report: TickReport
+    ) -> tuple[int, list[lifecycle.Claim]]:
+        """Check windows and claim, under the campaign row's lock; returns (slots wanted, claims).
+
+        Claimers of one campaign take turns (the lock), so each reads the queue after the previous
+        claim: the concurrency limit and a pause hold across workers, and no two read the same
+        candidates. The lead rows are still claimed with SKIP LOCKED against other lockers.
+        Slots wanted: -1 when the campaign stopped running, 0 when its slots are full.
+        """
+        with transaction.atomic():
+            limit = (
+                Campaign.objects.select_for_update()
+                .filter(pk=campaign.pk, state=Campaign.State.RUNNING)
+                .values_list("concurrency_limit", flat=True)
+                .first()
+            )
+            if limit is None:  # paused or finished since the pass began: no new calls
+                return -1, []
+            want = min(limit - selectors.processing_count(campaign), CLAIM_BATCH)
+            if want <= 0:
+                return 0, []
+            open_ids = self._window_pass(campaign, want, now, report)
+            return want, lifecycle.claim_due(campaign, len(open_ids), now, lease(), among=open_ids)
+
+    def _window_pass(self, campaign: Campaign, want: int, now: dt.datetime, report: TickReport) -> list[int]:
+        """Up to ``want`` due lead ids whose primary number's window is open; defer the others."""
+        window = Window.of(campaign)
+        open_ids: list[int] = []
+        checked = 0
+        while len(open_ids) < want and checked < WINDOW_CHECKS_PER_CLAIM:
+            batch = max(CANDIDATE_FACTOR * (want - len(open_ids)), 500)
+            checked += batch
+            rows = selectors.take_due(campaign, now, batch, ("pk", "phone"), exclude=open_ids)
+            deferrals: dict[dt.datetime, list[int]] = {}
+            for pk, phone in rows:
+                verdict = window.verdict(phone, now)
+                if verdict.open:
+                    open_ids.append(pk)
+                else:
+                    deferrals.setdefault(verdict.next_open, []).append(pk)
+                    report.skipped[campaign.pk, str(verdict.state)] += 1
+            if deferrals:
+                lifecycle.defer_for_window(deferrals, now=now)
+            if len(rows) < batch:
+                break
+        return open_ids[:want]
+
+    # --- dialling --------------------------------------------------------------------------------
+
+    def _dial(self, steps: list[_Next], report: TickReport) -> None:
+        """Dial each lead's next number whose window is open, or end the attempt when none is left."""
+        if not steps:
+            return
+        now = self.clock()
+        leads = {
+            lead.pk: lead
+            for lead in Lead.objects.filter(pk__in=[s.lead_id for s in steps], status=Status.PROCESSING)
+            .select_related("campaign")
+            .only("pk", "phone", "variables", "attempts", "campaign")
+        }
+        contacts: dict[int, list[SecondaryContact]] = {}
+        for contact in SecondaryContact.objects.filter(lead_id__in=list(leads)).order_by(
+            "lead_id", "position", "id"
+        ):
+            contacts.setdefault(contact.lead_id, []).append(contact)
+        assistants = Assistant.objects.prefetch_related("variables").in_bulk(
+            {lead.campaign.assistant_id for lead in leads.values()}
+        )
+        windows: dict[int, Window] = {}
+        ends: list[lifecycle.AttemptEnd] = []
+        calls: list[CallAttempt] = []
+        requests: list[dict] = []
+        continuing: list[int] = []
+        for step in steps:
+            lead = leads.get(step.lead_id)
+            if lead is None or lead.attempts != step.attempt:
+                continue  # ended or recovered meanwhile
+            campaign = lead.campaign
+            numbers = [(lead.phone, None)] + [(c.phone, c) for c in contacts.get(lead.pk, [])]
+            index = (
+                0
+                if step.after is None
+                else next((i + 1 for i, (p, _) in enumerate(numbers) if p == step.after), len(numbers))
+            )
+            if step.after is not None:
+                continuing.append(lead.pk)
+                if campaign.state != Campaign.State.RUNNING:
+                    ends.append(
+                        lifecycle.AttemptEnd(
+                            lead.pk, step.attempt, False, f"{step.last_outcome}; {DETAIL_NOT_RUNNING}"
+                        )
+                    )
+                    continue
+                window = windows.setdefault(campaign.pk, Window.of(campaign))
+                while index < len(numbers) and not window.verdict(numbers[index][0], now).open:
+                    index += 1  # this contact's window is closed now: try the next number
+            if index >= len(numbers):
+                ends.append(lifecycle.AttemptEnd(lead.pk, step.attempt, False, step.last_outcome))
+                continue
+            phone, contact = numbers[index]
+            calls.append(
+                CallAttempt(
+                    lead_id=lead.pk,
+                    contact=contact,
+                    attempt_number=step.attempt,
+                    phone=phone,
+                    started_at=now,
+                    provider=self.provider.name,
+                )
+            )
+            assistant = assistants[campaign.assistant_id]
+            values = lead_variables.effective(
+                assistant, lead.variables, contact.variables if contact else None
+            )
+            requests.append(
+                {
+                    "lead_id": lead.pk,
+                    "attempt": step.attempt,
+                    "to": phone,
+                    "numbers": [p for p, _ in numbers],
+                    "contact_index": index,
+                    "variables": values,
+                    "message": lead_variables.render_message(assistant.message_template, values).text,
+                    "campaign": campaign.name,
+                    "assistant": assistant.name,
+                }
+            )
+        with transaction.atomic():  # one commit for the batch's writes before the provider is asked
+            if ends:
+                report.finished.update(lifecycle.finish_attempts(ends, now=now).values())
+            if calls:
+                CallAttempt.objects.bulk_create(calls)
+            if continuing:
+                lifecycle.extend_lease(continuing, until=now + lease())
+        if not calls:
+            return
+        url = callback_url()
+        placements = self.provider.place(
+            [
+                CallRequest(call_id=call.pk, callback_url=url, **r)
+                for call, r in zip(calls, requests, strict=True)
+            ]
+        )
+        report.dials += len(calls)
+        by_id = {call.pk: call for call in calls}
+        accepted = []
+        refused = []
+        for placement in placements:
+            call = by_id[placement.call_id]
+            if placement.accepted:
+                if placement.provider_ref:
+                    call.provider_ref = placement.provider_ref
+                    accepted.append(call)
+            else:
+                refused.append(CallResult(placement.call_id, "failed", detail=placement.detail))
+        if accepted:
+            update_rows(CallAttempt, ["provider_ref"], [(c.pk, c.provider_ref) for c in accepted])
+        if refused:
+            self.handle_results(refused, report)
+
+    # --- results: the one path for every provider -------------------------------------------------
+
+    def handle_results(self, results: list[CallResult], report: TickReport | None = None) -> dict[int, str]:
+        """Record dial results, then dial next numbers or end attempts. Idempotent per call.
+
+        Returns call id → "applied" | "duplicate" (the same outcome again: nothing changes) |
+        "conflict" (the call already ended otherwise, e.g. as lost) | "unknown".
+        """
+        report = report if report is not None else TickReport()
+        now = self.clock()
+        verdicts: dict[int, str] = {}
+        applied: list[CallAttempt] = []
+        with transaction.atomic():
+            calls = CallAttempt.objects.select_for_update().in_bulk([r.call_id for r in results])
+            for result in results:
+                call = calls.get(result.call_id)
+                if call is None:
+                    verdicts[result.call_id] = "unknown"
+                elif call.outcome:
+                    verdicts[result.call_id] = "duplicate" if call.outcome == result.outcome else "conflict"
+                else:
+                    call.outcome = result.outcome
+                    call.ended_at = max(result.ended_at or now, call.started_at)
+                    call.provider_ref = result.provider_ref[:128] or call.provider_ref
+                    call.detail = result.detail
+                    applied.append(call)
+                    verdicts[result.call_id] = "applied"
+            update_rows(
+                CallAttempt,
+                ["outcome", "ended_at", "provider_ref", "detail"],
+                [(c.pk, c.outcome, c.ended_at, c.provider_ref, c.detail) for c in applied],
+            )
+            ends = [
+                lifecycle.AttemptEnd(call.lead_id, call.attempt_number, True, call.outcome)
+                for call in applied
+                if call.is_success
+            ]
+            report.finished.update(lifecycle.finish_attempts(ends, now=now).values())
+        report.results += len(applied)
+        self._dial(
+            [_Next(c.lead_id, c.attempt_number, c.phone, c.outcome) for c in applied if not c.is_success],
+            report,
+        )
+        return verdicts
+
+
+# --- the http provider's callback -------------------------------------------------------------------
+
+E_REPLAY = "This signed callback was already received: refusing a replay."
+E_MALFORMED = (
+    "The result must be a JSON object with an integer call_id, an outcome among "
+    f"{', '.join(OUTCOMES)}, and optional provider_ref and detail strings."
+)
+E_UNKNOWN_CALL = "No call {call_id} exists."
+E_CONFLICT = "Call {call_id} already ended with another outcome; this result is ignored."
+
+
+def _parse_result(body: bytes) -> tuple[CallResult | None, int | None]:
+    """The result in a callback body; (None, call_id or None) when malformed."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    call_id = data.get("call_id")
+    if not isinstance(call_id, int) or isinstance(call_id, bool):
+        return None, None
+    outcome, ref, detail = data.get("outcome"), data.get("provider_ref", ""), data.get("detail", "")
+    if outcome not in OUTCOMES or not isinstance(ref, str) or not isinstance(detail, str):
+        return None, call_id
+    return CallResult(call_id, outcome, ref, detail=detail), call_id
+
+
+def accept_callback(
+    body: bytes, timestamp: str | None, signature: str | None, *, runner: Runner | None = None
+) -> tuple[int, dict]:
+    """Authenticate and apply one provider callback; returns (HTTP status, JSON answer).
+
+    401: bad signature or stale timestamp. 409: the same signed request again (replay), or a result
+    for a call that already ended otherwise. 400: malformed — when it names a call waiting for a
+    result, that dial is recorded as failed so the attempt moves on (next number or retry policy).
+    A repeated delivery of the same result, freshly signed, answers 200 "duplicate" and changes nothing.
+    """
+    try:
+        signing.verify(
+            settings.LEADMGR_PROVIDER_SECRET,
+            timestamp,
+            signature,
+            body,
+            now=time.time(),
+            max_age=settings.LEADMGR_CALLBACK_MAX_AGE,
+        )
+    except signing.SignatureError as exc:
+        return 401, {"error": str(exc)}
+    keep = dt.timedelta(seconds=2 * settings.LEADMGR_CALLBACK_MAX_AGE)
+    if not services.callback_receipt_record(signature=signature, now=timezone.now(), keep=keep):
+        return 409, {"error": E_REPLAY}
+    runner = runner or Runner()
+    result, call_id = _parse_result(body)
+    if result is None:
+        if call_id is not None:
+            runner.handle_results(
+                [CallResult(call_id, "failed", detail="Malformed result from the provider.")]
+            )
+        return 400, {"error": E_MALFORMED}
+    verdict = runner.handle_results([result])[result.call_id]
+    if verdict == "unknown":
+        return 404, {"error": E_UNKNOWN_CALL.format(call_id=call_id)}
+    if verdict == "conflict":
+        return 409, {"error": E_CONFLICT.format(call_id=call_id)}
+    return 200, {"status": verdict}
+
+
+# --- "if started now" ------------------------------------------------------------------------------
+
+
+@dataclass
+class StartPreview:
+    due: int
+    would_call: int
+    skipped: dict[str, int]  # reason label → leads
+    estimated: bool  # proportions from the first PREVIEW_SAMPLE due leads
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+def preview_start(campaign: Campaign, now: dt.datetime | None = None) -> StartPreview:
+    """If the campaign started now: how many due leads one pass would call, and why not the others."""
+    now = now or timezone.now()
+    due_leads = selectors.due_leads(campaign, now)
+    due = due_leads.count()
+    phones = [phone for (phone,) in selectors.take_due(campaign, now, PREVIEW_SAMPLE, ("phone",))]
+    window = Window.of(campaign)
+    states = Counter(window.verdict(phone, now).state for phone in phones)
+    scale = due / len(phones) if phones else 0
+    outside = round(states[WindowState.OUTSIDE] * scale)
+    ambiguous = round(states[WindowState.AMBIGUOUS] * scale)
+    callable_now = due - outside - ambiguous
+    free = max(0, campaign.concurrency_limit - selectors.processing_count(campaign))
+    would_call = min(free, callable_now)
+    return StartPreview(
+        due=due,
+        would_call=would_call,
+        skipped={
+            Reason.OUTSIDE_WINDOW.label: outside,
+            Reason.TZ_AMBIGUOUS.label: ambiguous,
+            Reason.CONCURRENCY_FULL.label: callable_now - would_call,
+        },
+        estimated=due > len(phones),
+    )

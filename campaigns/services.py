@@ -1,0 +1,50 @@
+"""Writes of the campaigns app that touch several rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from .models import CallbackReceipt, RunnerDecision
+
+
+def decisions_record(*, counts: Mapping[tuple[int, str], int], now: dt.datetime) -> None:
+    """Add one tick's "not called now" counts (campaign id, reason) → leads to the hour's rows."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    for (campaign_id, reason), n in counts.items():
+        if n <= 0:
+            continue
+        rows = RunnerDecision.objects.filter(campaign_id=campaign_id, reason=reason, hour=hour)
+        add = {"ticks": F("ticks") + 1, "leads": F("leads") + n, "last_leads": n, "last_at": now}
+        if rows.update(**add):
+            continue
+        try:
+            with transaction.atomic():
+                RunnerDecision.objects.create(
+                    campaign_id=campaign_id,
+                    reason=reason,
+                    hour=hour,
+                    ticks=1,
+                    leads=n,
+                    last_leads=n,
+                    last_at=now,
+                )
+        except IntegrityError:  # another worker created the hour's row first
+            rows.update(**add)
+
+
+def callback_receipt_record(*, signature: str, now: dt.datetime, keep: dt.timedelta) -> bool:
+    """Remember a signed callback; False when the same signature was already received (a replay).
+
+    Receipts older than ``keep`` are dropped: by then the timestamp check refuses the request anyway.
+    """
+    CallbackReceipt.objects.filter(received_at__lt=now - keep).delete()
+    try:
+        with transaction.atomic():
+            CallbackReceipt.objects.create(signature=signature, received_at=now)
+    except IntegrityError:
+        return False
+    return True
