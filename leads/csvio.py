@@ -316,21 +316,38 @@ def _check_bytes(head: bytes) -> None:
         raise CSVFileError(E_FILE_BINARY)
 
 
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
 class _Lines:
-    """Text lines of a binary stream, decoded as UTF-8 (BOM dropped), counted for error messages."""
+    """Text lines of a binary stream, decoded as UTF-8 (BOM dropped) one line at a time, so that a
+    byte that is not UTF-8 is reported with its line. Any newline (CRLF, LF, a lone CR) ends a line."""
 
     def __init__(self, stream: BinaryIO):
-        self.text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        self.stream = stream
         self.line = 0
+        self.queue: deque[str] = deque()
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:
+        if self.queue:
+            self.line += 1
+            return self.queue.popleft()
+        raw = self.stream.readline()
+        if not raw:
+            raise StopIteration
+        if self.line == 0 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[3:]
         try:
-            text = next(self.text)
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise CSVFileError(E_FILE_NOT_UTF8.format(line=self.line + 1)) from None
+        if "\r" in text and text.count("\r") > text.endswith("\r\n"):
+            parts = _LONE_CR.split(text)
+            self.queue.extend(parts[1:])
+            text = parts[0]
         self.line += 1
         return text
 
@@ -340,6 +357,7 @@ def read_rows(stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
     head = stream.read(8192)
     _check_bytes(head)
     lines = _Lines(io.BufferedReader(_Prefixed(head, stream), 65536))
+    lines = (text for text in lines if text)
     reader = csv.reader(lines, strict=False)
     start = 1
     while True:

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from campaigns.models import Campaign
 from leads import csvio
 
+BIG_FILE = 1_000_000  # bytes: from here on, phone checks in worker processes pay off
 E_NO_SUCH_FILE = "{path}: no such file."
 E_NO_SUCH_CAMPAIGN = "Campaign {name!r} does not exist (campaigns: {names})."
 
@@ -27,12 +28,20 @@ class Command(BaseCommand):
             "--skip-invalid", action="store_true", help="Write the valid rows and report the rest."
         )
         parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="Processes checking phone numbers (default: 2 for files over 1 MB, else none).",
+        )
+        parser.add_argument(
             "--update-existing",
             action="store_true",
             help="A phone already in the campaign: update that lead's variables (default: skip the row).",
         )
 
-    def handle(self, *args, path, campaign, region, dry_run, skip_invalid, update_existing, **options):
+    def handle(
+        self, *args, path, campaign, region, dry_run, skip_invalid, update_existing, workers, **options
+    ):
         chosen = None
         if campaign:
             chosen = Campaign.objects.filter(name=campaign).first()
@@ -42,6 +51,8 @@ class Command(BaseCommand):
         if not os.path.isfile(path):
             raise CommandError(E_NO_SUCH_FILE.format(path=path))
         size = os.path.getsize(path) or 1
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1) if size > BIG_FILE else 0
         tty = sys.stderr.isatty() and options.get("verbosity", 1) > 0
         with open(path, "rb") as f:
 
@@ -60,6 +71,7 @@ class Command(BaseCommand):
                     skip_invalid=skip_invalid,
                     update_existing=update_existing,
                     progress=progress if tty else None,
+                    workers=workers,
                 )
             except csvio.CSVFileError as exc:
                 raise CommandError(f"{path}: {exc.message}") from None
