@@ -1125,7 +1125,8 @@ def export_csv(
     core_getters = [getters[c] for c in core]
     full_core = tuple(core) == CORE_COLUMNS
 
-    with transaction.atomic(), connection.chunked_cursor() as cursor:
+    # No transaction: on SQLite it would hold the write lock (IMMEDIATE) for the whole download.
+    with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while True:
             batch = cursor.fetchmany(chunk_size)
