@@ -120,9 +120,7 @@ def baseline(path: Path) -> float:
         reader = csv.reader(f)
         next(reader)
         leads, contacts = [], []
-        lead_id = 0
-        for row in reader:
-            lead_id += 1
+        for lead_id, row in enumerate(reader, start=1):
             values = json.dumps({"customer_name": row[3], "company": row[4], "last_interaction": row[5]})
             leads.append((lead_id, row[1], e164(row[0]), row[2] or "created", values))
             for pos, base in enumerate((6, 9)):

@@ -985,17 +985,14 @@ def _scalar_rows(sql: str, params: Sequence) -> list:
         return [r[0] for r in cursor.fetchall()]
 
 
-def _assistant_order(leads: QuerySet[Lead]) -> list[str]:
-    """Variable names as the assistants of the campaigns in the export define them, in order."""
-    campaign_ids = leads.order_by().values("campaign_id")
+def _assistant_order() -> list[str]:
+    """Variable names as the assistants define them, in order (campaigns by name): the header puts
+    the variables an export found in this order first, then any others alphabetically."""
     names: list[str] = []
-    assistants = (
-        Campaign.objects.filter(pk__in=campaign_ids)
-        .order_by("name")
-        .prefetch_related("assistant__variables")
-        .select_related("assistant")
+    campaigns = (
+        Campaign.objects.order_by("name").select_related("assistant").prefetch_related("assistant__variables")
     )
-    for campaign in assistants:
+    for campaign in campaigns:
         for var in lead_variables.definitions(campaign.assistant):
             if var.name not in names:
                 names.append(var.name)
@@ -1019,12 +1016,13 @@ def plan_export(
         core = list(CORE_COLUMNS)
         sql, params = leads.order_by().values("variables").query.sql_with_params()
         found = set(_scalar_rows(*_keys_sql(sql, params)))
-        ordered = [n for n in _assistant_order(leads) if n in found]
+        ordered = [n for n in _assistant_order() if n in found]
         variables = ordered + sorted(found - set(ordered))
     plan = ExportPlan(core=core, variables=variables)
     if with_secondary:
-        lead_ids = leads.order_by().values("pk")
-        contacts = SecondaryContact.objects.filter(lead__in=lead_ids)
+        contacts = SecondaryContact.objects.all()
+        if leads.query.where:  # unfiltered: skip an IN (every lead id) the database would build
+            contacts = contacts.filter(lead__in=leads.order_by().values("pk"))
         counts = contacts.order_by().values("lead_id").annotate(n=Count("id")).values("n")
         sql, params = counts.query.sql_with_params()
         plan.contacts = (_scalar_rows(f"SELECT MAX(n) FROM ({sql}) t", params) or [0])[0] or 0
@@ -1059,7 +1057,7 @@ def _iso(value) -> str:
     return value.astimezone(dt.UTC).isoformat()
 
 
-EXPORT_CHUNK = 2000
+EXPORT_CHUNK = 1000  # rows per database read; 2,000 costs ~6 MB more peak for no speed
 
 
 def export_csv(
