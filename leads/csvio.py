@@ -17,6 +17,7 @@ The admin's import-export resource, the upload views and both commands all come 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -733,7 +734,8 @@ def import_leads(
         if preview_rows and len(result.preview) < preview_rows:
             result.preview.extend(r for r in batch[: preview_rows - len(result.preview)])
 
-    with transaction.atomic():
+    # A dry run reads only: no transaction (on SQLite one would take the write lock up front).
+    with contextlib.nullcontext() if dry_run else transaction.atomic():
         batch: list[LeadRow] = []
         for line, cells, row, errors in parse_rows(rows, parser, workers=workers):
             result.rows += 1
@@ -758,7 +760,9 @@ def import_leads(
             result.error = E_CHANGED_SINCE_PREVIEW.format(
                 previewed=_counts_text(expect), now=_counts_text(result.counts)
             )
-        if dry_run or changed or (result.rejected and not skip_invalid):
+        if dry_run:
+            pass
+        elif changed or (result.rejected and not skip_invalid):
             transaction.set_rollback(True)
         else:
             result.written = True
@@ -1011,7 +1015,11 @@ def plan_export(
     if columns:
         chosen = [c.strip() for c in columns if c and c.strip()]
         core = [c for c in CORE_COLUMNS if c in chosen or c == PHONE]
-        variables = [c for c in dict.fromkeys(chosen) if c not in CORE_COLUMNS]
+        variables = [
+            c
+            for c in dict.fromkeys(chosen)
+            if c not in CORE_COLUMNS and VARIABLE_NAME_RE.match(c) and not c.startswith("secondary_")
+        ]
     else:
         core = list(CORE_COLUMNS)
         sql, params = leads.order_by().values("variables").query.sql_with_params()
@@ -1040,6 +1048,13 @@ def _cell(value) -> str:
     if isinstance(value, bool | int | float):
         return neutralise(json.dumps(value))
     return neutralise(json.dumps(value, ensure_ascii=False))
+
+
+def _phone_cell(phone: str) -> str:
+    """Stored phones are E.164 (written only through the normaliser); anything else is not trusted."""
+    if phone[:1] == "+" and phone[1:].isdigit():
+        return phone
+    return neutralise(phone)
 
 
 def _iso_sqlite(value: str | None) -> str:
@@ -1112,7 +1127,7 @@ def export_csv(
     # Each exported column as a function of the raw row tuple.
     getters = {
         "id": lambda r: r[0],
-        PHONE: lambda r: r[1],
+        PHONE: lambda r: _phone_cell(r[1]),
         CAMPAIGN: lambda r: campaigns.get(r[2], ""),
         STATUS: lambda r: r[3],
         NEXT_ATTEMPT_AT: lambda r: iso(r[4]),
@@ -1142,7 +1157,7 @@ def export_csv(
                 if full_core and sqlite:
                     row = [
                         r[0],
-                        r[1],
+                        _phone_cell(r[1]),
                         campaigns.get(r[2], ""),
                         r[3],
                         _iso_sqlite(r[4]),
@@ -1167,7 +1182,7 @@ def export_csv(
                             phone, cvalues = own[i]
                             if isinstance(cvalues, str):
                                 cvalues = loads(cvalues)
-                            row.append(phone)
+                            row.append(_phone_cell(phone))
                             cget = (cvalues or {}).get
                             row.extend(_cell(cget(name)) for name in contact_vars)
                         else:

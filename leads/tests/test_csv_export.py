@@ -214,3 +214,15 @@ def test_an_export_imports_back_into_equal_leads(db, leads, status_filter):
         assert result.rejected == []
         assert result.created == len(expected)
     assert snapshot() == expected
+
+
+def test_a_phone_cell_that_is_not_e164_is_neutralised_too(campaign):
+    lead = make_lead(campaign)
+    Lead.objects.filter(pk=lead.pk).update(phone="=1+2")  # only a raw write could store this
+    [row] = export(columns=["phone"])
+    assert row["phone"] == "'=1+2"
+
+
+def test_chosen_columns_that_cannot_be_variables_are_ignored(campaign):
+    make_lead(campaign)
+    assert header(columns=["secondary_1_phone", "not a name", "company"]) == ["phone", "company"]
