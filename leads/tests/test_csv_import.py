@@ -477,3 +477,19 @@ def test_an_unnamed_column_with_a_value_is_rejected_and_an_empty_one_ignored(cam
 def test_it_reads_old_mac_line_endings(campaign):
     result = run(f"phone,customer_name\r{P1},A\r{P2},B\r", campaign=campaign)
     assert result.created == 2
+
+
+def test_it_reports_progress_by_rows_read(campaign):
+    seen = []
+    rows = "".join(f"+1415555{i:04d},N{i}\n" for i in range(1, 26))
+    run(f"phone,customer_name\n{rows}", campaign=campaign, batch_size=10, progress=seen.append)
+    assert seen == [10, 20, 25]
+
+
+def test_an_import_writes_each_batch_with_a_few_queries(campaign, django_assert_num_queries):
+    rows = "".join(f"+1415555{i:04d},N{i},+1212555{i:04d}\n" for i in range(1, 21))
+    # 2 campaigns with their assistants' variables; per batch of 10: 1 existing phones, 1 insert of
+    # leads, 1 their ids, 1 insert of contacts; plus the savepoint/transaction pair of the import.
+    with django_assert_num_queries(2 + 2 * 4 + 2):
+        result = run(f"phone,customer_name,secondary_1_phone\n{rows}", campaign=campaign, batch_size=10)
+    assert result.created == 20 and SecondaryContact.objects.count() == 20
