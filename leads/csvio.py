@@ -478,7 +478,8 @@ def parse_rows(
         for chunk in _chunks(rows, PHONE_CHUNK):
             inputs = [parser.phone_inputs(cells) for _, cells in chunk]
             pending.append((chunk, pool.submit(validate_phone_chunk, inputs, parser.region)))
-            if len(pending) > workers + 1:
+            # Run a few chunks ahead so the workers keep checking while this process writes.
+            if len(pending) > LOOKAHEAD * workers:
                 yield from _drain(parser, *pending.popleft())
         while pending:
             yield from _drain(parser, *pending.popleft())
@@ -490,6 +491,7 @@ def _drain(parser: RowParser, chunk: list, future) -> Iterator:
 
 
 PHONE_CHUNK = 1000
+LOOKAHEAD = 4  # chunks per worker in flight: ~4,000 rows of cells each, a few MB
 
 
 class RowParser:
