@@ -130,6 +130,9 @@ E_CHANGED_SINCE_PREVIEW = (
 
 REASON_IMPORTED = "Imported from CSV"
 
+# One encoder for every row: json.dumps with options builds a new encoder per call.
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
+
 BATCH_SIZE = 1000
 
 
@@ -840,7 +843,7 @@ class _Writer:
                             r.campaign.pk,
                             r.phone,
                             r.status,
-                            json.dumps(r.variables, ensure_ascii=False),
+                            _to_json(r.variables),
                             0,
                             adapt(next_at) if next_at else None,
                             now_db,
@@ -858,9 +861,7 @@ class _Writer:
                 for r in creates:
                     lead_id = ids[(r.campaign.pk, r.phone)]
                     for position, c in enumerate(r.contacts):
-                        contacts.append(
-                            (lead_id, c.phone, json.dumps(c.variables, ensure_ascii=False), position)
-                        )
+                        contacts.append((lead_id, c.phone, _to_json(c.variables), position))
                     if r.status != Status.CREATED:
                         history.append((lead_id, "", r.status, now_db, False, self.user_id, REASON_IMPORTED))
                 if contacts:
@@ -880,7 +881,7 @@ class _Writer:
                     f"UPDATE {self.lead_table} SET variables = %s, updated_at = %s WHERE id = %s",
                     [
                         (
-                            json.dumps(r.variables, ensure_ascii=False),
+                            _to_json(r.variables),
                             now_db,
                             self.existing[(r.campaign.pk, r.phone)][0],
                         )
