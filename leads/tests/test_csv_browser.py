@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connections
 
 from leadmgr.testing import PASSWORD, make_campaign, make_user
 from leads import roles
@@ -20,8 +21,9 @@ CHROMIUM_ARGS = [
 
 @pytest.mark.browser
 def test_staff_uploads_previews_and_confirms_an_import(
-    live_server, transactional_db, tmp_path, settings, monkeypatch
+    transactional_db, live_server, tmp_path, settings, monkeypatch
 ):
+    # transactional_db first: the session's test database is then torn down after the live server.
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM checks below are plain reads.
@@ -50,6 +52,8 @@ def test_staff_uploads_previews_and_confirms_an_import(
         assert "is not a valid phone number" in page.locator("#import-errors").inner_text()
         assert "+14155550100" in page.locator("#import-preview").inner_text()
         assert Lead.objects.count() == 0  # the preview wrote nothing
+        # Playwright's greenlet has its own context, hence its own database connection: close it.
+        connections.close_all()
         page.click("button:has-text('Import 1 new')")
         assert "1 created" in page.locator(".alert-success").inner_text()
         browser.close()
