@@ -8,6 +8,7 @@ Unsafe production combinations are reported by the system checks in ``leadmgr/ch
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -164,6 +165,9 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 # The region assumed for phone numbers written without a country code ("(415) 555-1234").
 # Empty: such numbers are refused with a message asking for the country code.
 LEADMGR_DEFAULT_REGION = env_str("LEADMGR_DEFAULT_REGION", "").upper() or None
+
+# Where an uploaded CSV waits between its preview and its confirmation (removed after a day).
+LEADMGR_IMPORT_DIR = Path(env_str("LEADMGR_IMPORT_DIR", str(Path(tempfile.gettempdir()) / "leadmgr-imports")))
 
 # django-tables2 renders with Bootstrap 5 markup (vendored under static/).
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"

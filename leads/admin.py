@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import csv
+import io
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -7,10 +10,14 @@ from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
+from import_export import resources
+from import_export.admin import ImportExportMixin
+from import_export.formats import base_formats
+from import_export.results import Error, Result, RowResult
 
 from leadmgr.pagination import CappedCountPaginator
 
-from . import lifecycle, services
+from . import csvio, lifecycle, services
 from . import variables as lead_variables
 from .models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
 from .phones import InvalidPhone, normalize_phone
@@ -141,9 +148,87 @@ class LeadAdminForm(PhoneFormMixin, forms.ModelForm):
         return cleaned
 
 
+class LeadResource(resources.ModelResource):
+    """django-import-export's view of leads, in the contract's CSV format and through ``csvio``.
+
+    Import hands the uploaded rows to ``csvio.import_leads`` (the one set of rules: strict, so the
+    admin's confirm step writes all rows or none) and reports its rows and errors in the admin's
+    terms; export writes what ``csvio.export_csv`` writes.
+    """
+
+    class Meta:
+        model = Lead
+        fields = ("phone", "campaign", "status", "next_attempt_at", "variables")
+
+    def import_data(self, dataset, dry_run=False, raise_errors=False, **kwargs) -> Result:
+        result = Result()
+        headers = [str(h or "") for h in (dataset.headers or [])]
+        result.diff_headers = [*csvio.CORE_COLUMNS[1:4], "variables", "secondary contacts"]
+        result.add_dataset_headers(headers)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(headers)
+        writer.writerows(["" if v is None else str(v) for v in row] for row in dataset)
+        try:
+            outcome = csvio.import_leads(
+                io.BytesIO(buffer.getvalue().encode("utf-8")),
+                dry_run=dry_run,
+                user=kwargs.get("user"),
+                preview_rows=len(dataset),
+            )
+        except csvio.CSVFileError as exc:
+            result.append_base_error(Error(exc))
+            return result
+        for row in outcome.preview:
+            row_result = RowResult()
+            row_result.import_type = {
+                "create": RowResult.IMPORT_TYPE_NEW,
+                "update": RowResult.IMPORT_TYPE_UPDATE,
+            }.get(row.action, RowResult.IMPORT_TYPE_SKIP)
+            row_result.object_repr = row.phone
+            row_result.diff = [
+                row.phone,
+                row.campaign.name,
+                row.status,
+                ", ".join(f"{k}={v}" for k, v in row.variables.items()),
+                ", ".join(c.phone for c in row.contacts),
+            ]
+            result.append_row_result(row_result)
+            result.increment_row_result_total(row_result)
+        for rejected in outcome.rejected:
+            errors: dict[str, list[str]] = {}
+            for error in rejected.errors:
+                errors.setdefault(error.column or "__all__", []).append(f"line {error.line}: {error.message}")
+            result.append_invalid_row(
+                rejected.line,
+                dict(zip(headers, rejected.cells, strict=False)),
+                ValidationError(errors),
+            )
+            result.totals[RowResult.IMPORT_TYPE_INVALID] += 1
+        result.total_rows = outcome.rows
+        return result
+
+    def export(self, queryset=None, **kwargs):
+        import tablib
+
+        leads = queryset if queryset is not None else Lead.objects.all()
+        text = "".join(csvio.export_csv(leads, with_secondary=True))
+        rows = csv.reader(io.StringIO(text, newline=""))
+        data = tablib.Dataset(headers=next(rows))
+        for row in rows:
+            data.append(row)
+        return data
+
+
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
     form = LeadAdminForm
+    # Import and export in the contract's CSV format, checked by leads.csvio; the permissions are
+    # leads.import_lead and leads.export_lead (IMPORT_EXPORT_*_PERMISSION_CODE in settings).
+    resource_classes = [LeadResource]
+    formats = [base_formats.CSV]
+    skip_export_form = True
+    skip_admin_log = True
     list_display = ["phone", "campaign", "status", "attempts", "next_attempt_at", "created_at"]
     list_filter = ["campaign", "status", "created_at"]
     list_select_related = ["campaign"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import csv_views, views
 
 app_name = "leads"
 
@@ -16,4 +16,10 @@ urlpatterns = [
     path("<int:pk>/", views.lead_detail, name="detail"),
     path("<int:pk>/edit/", views.lead_edit, name="edit"),
     path("<int:pk>/status/", views.lead_status, name="status"),
+    # CSV import and export
+    path("import/", csv_views.import_upload, name="import"),
+    path("import/<str:token>/confirm/", csv_views.import_confirm, name="import-confirm"),
+    path("import/<str:token>/rejected.csv", csv_views.import_rejected, name="import-rejected"),
+    path("import/sample/<int:campaign_id>.csv", csv_views.import_sample, name="import-sample"),
+    path("export/", csv_views.export, name="export"),
 ]

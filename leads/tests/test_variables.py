@@ -67,3 +67,12 @@ def test_render_message_fills_placeholders_and_flags_missing_ones():
     )
     assert rendered.text == "Hi Sarah, about {{company}} and {{plan}}."
     assert rendered.missing == ["company", "plan"]
+
+
+def test_required_check_agrees_with_missing_required(db):
+    assistant = make_assistant(
+        "Checker", variables=[("customer_name", "", True), ("clinic", "Greenleaf", True), ("note", "", False)]
+    )
+    check = variables.required_check(assistant)
+    for values in [{}, None, {"customer_name": " "}, {"customer_name": "Ann"}, {"clinic": ""}, {"note": "x"}]:
+        assert check(values) == variables.missing_required(assistant, values)

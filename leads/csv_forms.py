@@ -1,0 +1,59 @@
+"""Forms of the CSV pages: the upload's options and the export's filters and columns."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from campaigns.models import Campaign
+
+from . import csvio
+
+SKIP, UPDATE = "skip", "update"
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="UTF-8, comma-separated, a header row.")
+    campaign = forms.ModelChoiceField(
+        Campaign.objects.all(),
+        required=False,
+        empty_label="Each row's campaign column",
+        help_text="The campaign for every row; rows naming another campaign are rejected.",
+    )
+    region = forms.CharField(
+        required=False,
+        max_length=2,
+        label="Region for national numbers",
+        help_text="e.g. US or GB; numbers written with a + and country code need none.",
+    )
+    duplicates = forms.ChoiceField(
+        choices=[(SKIP, "Skip the row"), (UPDATE, "Update that lead's variables")],
+        initial=SKIP,
+        widget=forms.RadioSelect,
+        label="A phone number already in the campaign",
+    )
+    skip_invalid = forms.BooleanField(
+        required=False,
+        label="Skip invalid rows",
+        help_text="Import the valid rows and offer the invalid ones as a CSV to fix. "
+        "Otherwise one invalid row means nothing is imported.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].initial = settings.LEADMGR_DEFAULT_REGION or ""
+
+
+class ExportColumnsForm(forms.Form):
+    columns = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every column (the file then imports back as it is). "
+        "The phone number is always included.",
+    )
+    with_secondary = forms.BooleanField(required=False, label="Include secondary contacts")
+
+    def __init__(self, *args, variable_names: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        names = [*csvio.CORE_COLUMNS, *(n for n in variable_names if n not in csvio.CORE_COLUMNS)]
+        self.fields["columns"].choices = [(n, n) for n in names]

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+
+from campaigns.models import Campaign
+from leads import csvio, selectors
+from leads.models import Status
+
+E_NO_SUCH_CAMPAIGN = "Campaign {name!r} does not exist."
+E_BAD_STATUS = "{value!r} is not a status: use one of {choices}."
+E_BAD_DATE = "{option} takes a date as YYYY-MM-DD; got {value!r}."
+
+
+def _date(option: str, value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(E_BAD_DATE.format(option=option, value=value)) from None
+
+
+class Command(BaseCommand):
+    help = "Stream leads as CSV (the contract's format) to stdout or a file, filtered like the leads table."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--campaign", help="Only this campaign (its name).")
+        parser.add_argument(
+            "--status", action="append", default=[], help="Only this status (repeat, or a,b for several)."
+        )
+        parser.add_argument("--created-from", help="Created on or after this day (YYYY-MM-DD).")
+        parser.add_argument("--created-to", help="Created on or before this day (YYYY-MM-DD).")
+        parser.add_argument("--search", help="Free text in the phone or the variables.")
+        parser.add_argument("--var-key", help="Only leads that set this variable.")
+        parser.add_argument("--var-value", help="…whose value contains this text.")
+        parser.add_argument("--columns", help="Comma-separated columns (phone is always written).")
+        parser.add_argument("--with-secondary", action="store_true", help="Add the secondary contacts.")
+        parser.add_argument("-o", "--output", help="Write to this file instead of stdout.")
+
+    def handle(self, *args, **options):
+        campaign = None
+        if options["campaign"]:
+            campaign = Campaign.objects.filter(name=options["campaign"]).first()
+            if campaign is None:
+                raise CommandError(E_NO_SUCH_CAMPAIGN.format(name=options["campaign"]))
+        statuses = [s.strip() for value in options["status"] for s in value.split(",") if s.strip()]
+        for status in statuses:
+            if status not in Status.values:
+                raise CommandError(E_BAD_STATUS.format(value=status, choices=", ".join(Status.values)))
+        leads = selectors.lead_list(
+            campaign=campaign,
+            statuses=statuses,
+            created_from=_date("--created-from", options["created_from"]),
+            created_to=_date("--created-to", options["created_to"]),
+            variable_key=options["var_key"],
+            variable_value=options["var_value"],
+            search=options["search"],
+        )
+        columns = [c for c in (options["columns"] or "").split(",") if c.strip()] or None
+        chunks = csvio.export_csv(leads, columns=columns, with_secondary=options["with_secondary"])
+        if options["output"]:
+            with open(options["output"], "w", encoding="utf-8", newline="") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+        else:
+            for chunk in chunks:
+                self.stdout.write(chunk, ending="")

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import os
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from campaigns.models import Campaign
+from leads import csvio
+
+BIG_FILE = 1_000_000  # bytes: from here on, phone checks in worker processes pay off
+E_NO_SUCH_FILE = "{path}: no such file."
+E_NO_SUCH_CAMPAIGN = "Campaign {name!r} does not exist (campaigns: {names})."
+
+
+class Command(BaseCommand):
+    help = (
+        "Import leads from a CSV file (the contract's format). Strict by default: one invalid row "
+        "and nothing is written. Exits 1 when any row was rejected."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="The CSV file (UTF-8, a header row).")
+        parser.add_argument("--campaign", help="The campaign for rows without a campaign column.")
+        parser.add_argument("--region", help="Region for national phone numbers, e.g. US or GB.")
+        parser.add_argument("--dry-run", action="store_true", help="Check every row, write nothing.")
+        parser.add_argument(
+            "--skip-invalid", action="store_true", help="Write the valid rows and report the rest."
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="Processes checking phone numbers (default: 2 for files over 1 MB, else none).",
+        )
+        parser.add_argument(
+            "--update-existing",
+            action="store_true",
+            help="A phone already in the campaign: update that lead's variables (default: skip the row).",
+        )
+
+    def handle(
+        self, *args, path, campaign, region, dry_run, skip_invalid, update_existing, workers, **options
+    ):
+        chosen = None
+        if campaign:
+            chosen = Campaign.objects.filter(name=campaign).first()
+            if chosen is None:
+                names = ", ".join(repr(n) for n in Campaign.objects.values_list("name", flat=True)) or "none"
+                raise CommandError(E_NO_SUCH_CAMPAIGN.format(name=campaign, names=names))
+        if not os.path.isfile(path):
+            raise CommandError(E_NO_SUCH_FILE.format(path=path))
+        size = os.path.getsize(path) or 1
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1) if size > BIG_FILE else 0
+        tty = sys.stderr.isatty() and options.get("verbosity", 1) > 0
+        with open(path, "rb") as f:
+
+            def progress(rows: int) -> None:
+                share = min(f.tell() / size, 1.0)
+                bar = "#" * int(share * 30)
+                sys.stderr.write(f"\r[{bar:<30}] {share:4.0%}  {rows:,} rows")
+                sys.stderr.flush()
+
+            try:
+                result = csvio.import_leads(
+                    f,
+                    campaign=chosen,
+                    region=region,
+                    dry_run=dry_run,
+                    skip_invalid=skip_invalid,
+                    update_existing=update_existing,
+                    progress=progress if tty else None,
+                    workers=workers,
+                )
+            except csvio.CSVFileError as exc:
+                raise CommandError(f"{path}: {exc.message}") from None
+        if tty:
+            sys.stderr.write("\n")
+        for rejected in result.rejected:
+            for error in rejected.errors:
+                column = f" [{error.column}]" if error.column else ""
+                self.stderr.write(f"{path}:{error.line}:{column} {error.message}")
+        self.stdout.write(result.summary())
+        if result.rejected:
+            if not skip_invalid and not dry_run:
+                self.stderr.write("Nothing was written: fix the rows above, or use --skip-invalid.")
+            sys.exit(1)
