@@ -24,13 +24,14 @@ import csv
 import io
 import json
 import os
-import resource
 import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _harness import peak_rss_mb  # bench/ is on sys.path when a script in it runs
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = ROOT / "bench" / "data" / "1m.sqlite3"
@@ -164,16 +165,6 @@ def memory_child(limit: int) -> None:
     total, header_at, rows_at, size, rows = ours(limit or None)
     peak = peak_rss_mb()
     print(json.dumps({"peak_mb": peak, "rows": rows, "seconds": total}))
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux carries ru_maxrss over
-    exec from the forked parent, so a child started by a big parent would report the parent's peak."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:

@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from _harness import peak_rss_mb  # bench/ is on sys.path when a script in it runs
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 DB = DATA / "import.sqlite3"
@@ -174,16 +176,6 @@ def one_import_in_subprocess(path: Path) -> None:
     peak = peak_rss_mb()
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"peak_mb": peak, "worker_mb": worker, "created": result.created}))
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux carries ru_maxrss over
-    exec from the forked parent, so a child started by a big parent would report the parent's peak."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
