@@ -22,9 +22,30 @@ def next_phone() -> str:
     return f"+1415{200 + (n // 10_000) % 800:03d}{n % 10_000:04d}"
 
 
+def ensure_roles() -> None:
+    """The Operators and Staff groups with their permissions, as migration leads.0002_roles makes
+    them: a transactional test's flush takes data-migration rows away for the tests after it."""
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Permission
+
+    if Group.objects.filter(name__in=roles.ROLE_PERMISSIONS).count() == len(roles.ROLE_PERMISSIONS):
+        return
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    for name, perms in roles.ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+
 def make_user(username: str, *, group: str | None = None, superuser: bool = False) -> User:
     user = User.objects.create_user(username, password=PASSWORD, is_staff=superuser, is_superuser=superuser)
     if group:
+        ensure_roles()
         user.groups.add(Group.objects.get(name=group))
     return user
 

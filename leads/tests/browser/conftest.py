@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from leadmgr.testing import ensure_roles
+
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -57,20 +59,5 @@ def screenshot(page):
 
 @pytest.fixture(autouse=True)
 def roles_present(transactional_db):
-    """The Operators and Staff groups, which a data migration makes and a transactional flush
-    between browser tests can take away."""
-    from django.apps import apps
-    from django.contrib.auth.management import create_permissions
-    from django.contrib.auth.models import Group, Permission
-
-    from leads import roles
-
-    for app_config in apps.get_app_configs():
-        create_permissions(app_config, verbosity=0)
-    for name, perms in roles.ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    """The Operators and Staff groups, which a transactional flush between browser tests can take away."""
+    ensure_roles()
