@@ -17,7 +17,7 @@ from import_export.results import Error, Result, RowResult
 
 from leadmgr.pagination import CappedCountPaginator
 
-from . import csvio, lifecycle, services
+from . import csvio, lifecycle, selectors, services
 from . import variables as lead_variables
 from .models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
 from .phones import InvalidPhone, normalize_phone
@@ -275,7 +275,7 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
             )
             return None
         lead_count = queryset.order_by().count()
-        contact_count = SecondaryContact.objects.filter(lead__in=queryset.order_by().values("pk")).count()
+        contact_count = selectors.contact_count(queryset)
         context = {
             **self.admin_site.each_context(request),
             "title": "Delete leads?",

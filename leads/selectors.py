@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from campaigns.models import VARIABLE_NAME_RE, Campaign
 
-from .models import Lead, Status
+from .models import Lead, SecondaryContact, Status
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -95,6 +95,11 @@ def filter_leads(
 def lead_list(**filters) -> QuerySet[Lead]:
     """All leads matching ``filters`` (see ``filter_leads``), newest first."""
     return filter_leads(Lead.objects.all(), **filters)
+
+
+def contact_count(leads: QuerySet[Lead]) -> int:
+    """Secondary contacts of a filtered set of leads (what a bulk delete reports)."""
+    return SecondaryContact.objects.filter(lead__in=leads.order_by().values("pk")).count()
 
 
 def status_counts(campaign: Campaign | None = None) -> dict[str, int]:

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from campaigns.models import Campaign
 
+from . import selectors
 from . import variables as lead_variables
 from .models import Lead, SecondaryContact
 from .phones import InvalidPhone, normalize_phone
@@ -179,6 +180,6 @@ def leads_delete(leads) -> tuple[int, int]:
     the delete itself is a single statement thanks to the database-level cascades.
     """
     with transaction.atomic():
-        contacts = SecondaryContact.objects.filter(lead__in=leads.order_by().values("pk")).count()
+        contacts = selectors.contact_count(leads)
         deleted, _ = leads.order_by().delete()
     return deleted, contacts

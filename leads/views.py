@@ -126,23 +126,34 @@ def _table_url(request: HttpRequest) -> str:
     return _next_url(request, "/leads/" + (f"?{query}" if query else ""))
 
 
-@require_http_methods(["GET", "POST"])
-def bulk_delete(request: HttpRequest) -> HttpResponse:
-    """Delete the selection: a confirmation page with the counts, then one database-level delete."""
-    if not request.user.has_perm("leads.bulk_delete_lead"):
+def _bulk_target(request: HttpRequest, perm: str) -> tuple[QuerySet[Lead], str, HttpResponse | None]:
+    """What every bulk action starts with: the permission, the selection, the way back.
+
+    The third value is the response to return at once (back to the table with the problem) or None.
+    """
+    if not request.user.has_perm(perm):
         raise PermissionDenied
     leads, problem = _selection(request)
     back = _table_url(request)
     if problem:
         messages.error(request, problem)
-        return redirect(back)
+        return leads, back, redirect(back)
+    return leads, back, None
+
+
+@require_http_methods(["GET", "POST"])
+def bulk_delete(request: HttpRequest) -> HttpResponse:
+    """Delete the selection: a confirmation page with the counts, then one database-level delete."""
+    leads, back, refused = _bulk_target(request, "leads.bulk_delete_lead")
+    if refused:
+        return refused
     if request.method == "POST":
         n_leads, n_contacts = services.leads_delete(leads)
         log.info("%s deleted %d leads and %d contacts", request.user, n_leads, n_contacts)
         messages.success(request, M_DELETED.format(leads=n_leads, contacts=n_contacts))
         return redirect(back)
     n_leads = leads.count()
-    n_contacts = SecondaryContact.objects.filter(lead__in=leads.order_by().values("pk")).count()
+    n_contacts = selectors.contact_count(leads)
     context = {
         "n_leads": n_leads,
         "n_contacts": n_contacts,
@@ -155,13 +166,9 @@ def bulk_delete(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def bulk_status(request: HttpRequest) -> HttpResponse:
     """Change the selection's status through the lifecycle; report changed and refused leads."""
-    if not request.user.has_perm("leads.change_lead"):
-        raise PermissionDenied
-    leads, problem = _selection(request)
-    back = _table_url(request)
-    if problem:
-        messages.error(request, problem)
-        return redirect(back)
+    leads, back, refused = _bulk_target(request, "leads.change_lead")
+    if refused:
+        return refused
     form = StatusForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         target = form.cleaned_data["target"]
