@@ -262,15 +262,24 @@ STATUS_MIX = [
 ]
 
 
+IMPORT_BLOCK = 5_000
+
+
 def _rows(
-    start: int, n: int, campaigns: list[Campaign], rng: random.Random, now: dt.datetime
+    start: int, n: int, campaigns: list[Campaign], rng: random.Random, now: dt.datetime, newest: int
 ) -> Iterator[tuple]:
+    """Leads ``start`` … ``start + n - 1``; lead ``newest`` is created at ``now``, each earlier id 30 s before.
+
+    Creation times rise with the id, as they do when leads are added over time (and as the indexes
+    on ``created_at`` see them in production). Campaigns take turns in blocks of ``IMPORT_BLOCK``
+    leads, as lists are imported one campaign at a time.
+    """
     statuses = [s for s, _ in STATUS_MIX]
     weights = [w for _, w in STATUS_MIX]
     for i in range(start, start + n):
-        campaign = campaigns[i % len(campaigns)]
+        campaign = campaigns[i // IMPORT_BLOCK % len(campaigns)]
         status = rng.choices(statuses, weights)[0]
-        created = now - dt.timedelta(seconds=(start + n - i) * 30)
+        created = now - dt.timedelta(seconds=(newest - i) * 30)
         next_at = now + dt.timedelta(hours=1) if status in (Status.SCHEDULED, Status.RESCHEDULED) else None
         attempts = 0 if status in (Status.CREATED, Status.SCHEDULED) else rng.randint(1, 4)
         yield (i, campaign, status, created, next_at, attempts)
@@ -299,7 +308,9 @@ def bulk_generate(n_leads: int, *, seed: int = 11, batch: int = 5_000, progress=
     while done < n_leads:
         size = min(batch, n_leads - done)
         leads, contacts = [], []
-        for i, campaign, status, created, next_at, attempts in _rows(start + done, size, campaigns, rng, now):
+        for i, campaign, status, created, next_at, attempts in _rows(
+            start + done, size, campaigns, rng, now, newest=start + n_leads - 1
+        ):
             values = json.dumps(lead_values(rng, names[campaign.pk]), ensure_ascii=False)
             created_db, next_db = adapt(created), adapt(next_at)
             last = created_db if attempts else None

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from campaigns.models import VARIABLE_NAME_RE, Campaign
 
+from . import textsearch
 from .models import Lead, SecondaryContact, Status
 
 
@@ -24,25 +25,32 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 
 def variables_contain_q(text: str) -> Q:
-    """Free text inside the variables' JSON (keys and values).
+    """Leads whose variables (names or values) contain ``text``, ignoring case."""
+    return _variables_text_q(text) & textsearch.candidates_q(text)
+
+
+def search_q(text: str) -> Q:
+    """Free text over the phone and the variables (names and values): the search bar."""
+    text = text.strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    q, texts = _variables_text_q(text), [text]
+    if len(digits) >= 3:
+        q |= Q(phone__contains=digits)
+        texts.append(digits)
+    return q & textsearch.candidates_q(*texts)
+
+
+def _variables_text_q(text: str) -> Q:
+    """The test itself: ``text`` inside the variables' JSON (names and values), ignoring case.
 
     SQLite keeps the JSON as Django wrote it, with non-ASCII characters and quotes escaped
-    (``Chlo\\u00e9``), so the escaped spelling is matched too.
+    (``Chlo\\u00e9``), so the escaped spelling is matched too. On its own this scans every lead;
+    ``textsearch.candidates_q`` narrows the rows it runs on.
     """
     q = Q(variables__icontains=text)
     escaped = json.dumps(text)[1:-1]
     if escaped != text:
         q |= Q(variables__icontains=escaped)
-    return q
-
-
-def search_q(text: str) -> Q:
-    """Free text over the phone and the variables' content (keys and values)."""
-    text = text.strip()
-    digits = "".join(ch for ch in text if ch.isdigit())
-    q = variables_contain_q(text)
-    if digits and len(digits) >= 3:
-        q |= Q(phone__contains=digits)
     return q
 
 
@@ -80,9 +88,10 @@ def filter_leads(
         return leads.none()  # not a name any variable can have
     if variable_key:
         if variable_value:
-            leads = leads.filter(**{f"variables__{variable_key}__icontains": variable_value})
+            lookup = {f"variables__{variable_key}__icontains": variable_value}
+            leads = leads.filter(textsearch.candidates_q(variable_value), **lookup)
         else:
-            leads = leads.filter(variables__has_key=variable_key)
+            leads = leads.filter(textsearch.candidates_q(variable_key), variables__has_key=variable_key)
     elif variable_value:
         leads = leads.filter(variables_contain_q(variable_value))
     if variables_text:

@@ -1,0 +1,134 @@
+"""The search index (leads/textsearch.py): what it finds, how it stays in step, that queries use it."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from leadmgr.testing import make_campaign, make_lead
+from leads import selectors, textsearch
+from leads.models import Lead
+
+sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="the FTS5 index is SQLite's")
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL's")
+
+
+def found(text: str) -> set[int]:
+    return set(selectors.lead_list(search=text).values_list("pk", flat=True))
+
+
+def candidates(text: str) -> set[int]:
+    """What the index alone offers for ``text`` (a superset of what matches)."""
+    return set(Lead.objects.filter(textsearch.candidates_q(text)).values_list("pk", flat=True))
+
+
+def indexed(trigram: str) -> list[int]:
+    """The ids the SQLite index holds for one trigram, stale ones included."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT rowid FROM {textsearch.TABLE} WHERE {textsearch.TABLE} MATCH %s", [f'"{trigram}"']
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.fixture
+def leads(db):
+    campaign = make_campaign()
+    return {
+        "chloe": make_lead(campaign, phone="+14155550101", variables={"customer_name": "Chloé Tanaka"}),
+        "omar": make_lead(
+            campaign, phone="+14155550102", variables={"customer_name": "Omar", "company": "Northwind"}
+        ),
+        "quote": make_lead(campaign, phone="+14155550103", variables={"note": 'said "call me" twice'}),
+    }
+
+
+def test_search_matches_values_names_and_phone_digits_ignoring_case(leads):
+    assert found("tanaka") == {leads["chloe"].pk}
+    assert found("Chloé") == {leads["chloe"].pk}
+    assert found("NORTHWIND") == {leads["omar"].pk}
+    assert found("company") == {leads["omar"].pk}  # a variable's name
+    assert found('"call me"') == {leads["quote"].pk}
+    assert found("(415) 555-0102") == {leads["omar"].pk}  # the digits of a formatted number
+    assert found("Zzyzx") == set()
+
+
+def test_short_texts_are_searched_without_the_index(leads):
+    with CaptureQueriesContext(connection) as ctx:
+        assert found("ch") == {leads["chloe"].pk}
+    assert textsearch.TABLE not in ctx.captured_queries[-1]["sql"]
+
+
+def test_variable_filters_use_the_index_and_keep_their_meaning(leads):
+    by_value = selectors.lead_list(variable_key="company", variable_value="north")
+    assert set(by_value.values_list("pk", flat=True)) == {leads["omar"].pk}
+    # The value must be under that name: Tanaka is a customer_name, not a company.
+    assert not selectors.lead_list(variable_key="company", variable_value="Tanaka").exists()
+    assert set(selectors.lead_list(variable_key="note").values_list("pk", flat=True)) == {leads["quote"].pk}
+    assert set(selectors.lead_list(variables_text="twice").values_list("pk", flat=True)) == {
+        leads["quote"].pk
+    }
+
+
+@sqlite_only
+def test_searches_of_three_characters_or_more_read_the_index(leads):
+    for params in ({"search": "Tanaka"}, {"variables_text": "Tanaka"}, {"variable_key": "company"}):
+        with CaptureQueriesContext(connection) as ctx:
+            list(selectors.lead_list(**params))
+        assert f"{textsearch.TABLE} MATCH" in ctx.captured_queries[-1]["sql"], params
+
+
+@sqlite_only
+def test_the_index_follows_new_and_changed_leads(leads):
+    omar = leads["omar"]
+    assert candidates("Northwind") == {omar.pk}
+    omar.variables = {"customer_name": "Omar", "company": "Contoso"}
+    omar.save()
+    assert candidates("Contoso") == {omar.pk}
+    assert candidates("Northwind") == set()
+    Lead.objects.filter(pk=omar.pk).update(phone="+14155550999")
+    assert candidates("0999") == {omar.pk}
+    assert found("Contoso") == {omar.pk} and found("Northwind") == set()
+
+
+@sqlite_only
+def test_deleted_leads_leave_entries_that_match_nothing_until_a_rebuild(leads):
+    chloe = leads["chloe"]
+    Lead.objects.filter(pk=chloe.pk).delete()
+    assert found("Tanaka") == set()
+    assert indexed("tan") == [chloe.pk]  # still in the index
+    textsearch.rebuild()
+    assert indexed("tan") == []
+    assert candidates("Northwind") == {leads["omar"].pk}  # the others are back in
+
+
+@sqlite_only
+def test_ensure_puts_back_lost_triggers_and_refills(leads):
+    """A migration that rebuilds the leads table on SQLite drops its triggers; migrate heals it."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER {textsearch.TABLE}_insert")
+        cursor.execute(f"INSERT INTO {textsearch.TABLE}({textsearch.TABLE}) VALUES ('delete-all')")
+    assert candidates("Northwind") == set()
+    textsearch.ensure(verbosity=0)
+    assert candidates("Northwind") == {leads["omar"].pk}
+    new = make_lead(leads["omar"].campaign, variables={"customer_name": "Zed Quigley"})
+    assert candidates("Quigley") == {new.pk}
+
+
+@sqlite_only
+def test_ensure_on_an_empty_leads_table_forgets_every_entry(leads):
+    Lead.objects.all().delete()
+    textsearch.ensure(verbosity=0)
+    assert indexed("tan") == indexed("nor") == indexed("415") == []
+
+
+@postgres_only
+def test_postgres_plans_the_search_on_the_trigram_indexes(leads):
+    queryset = selectors.lead_list(search="Tanaka 415").order_by()  # else it may walk the pk
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned anyway
+        sql, params = queryset.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "lead_search_variables" in plan and "lead_search_phone" in plan, plan
