@@ -65,14 +65,15 @@ class Lead(models.Model):
         ]
         # Every index is paid for on each insert and delete: 100k deleted leads cost about 0.1 s per
         # index on SQLite. So the lists sort by id, the creation order (created_at is set once, on
-        # insert, and ids only grow), which lets the primary key serve "newest first"; the runner's
-        # and the lease's indexes hold only the rows those queries can want.
+        # insert, and ids only grow), which lets the primary key serve "newest first", and the runner's
+        # queue holds only the leads waiting for a time.
         indexes = [
             # The leads table filtered by campaign and status, newest first; the runner's new leads.
             models.Index(fields=["campaign", "status", "-id"], name="lead_campaign_status"),
             # The leads table filtered by campaign alone, newest first (and sorted by campaign).
             models.Index(fields=["campaign", "-id"], name="lead_campaign"),
-            # The leads table filtered by status alone (any campaign), newest first.
+            # The leads table filtered by status alone (any campaign), newest first; lease recovery
+            # (the few Processing leads).
             models.Index(fields=["status", "-id"], name="lead_status"),
             # The leads table filtered by a created date range.
             models.Index(fields=["created_at"], name="lead_created"),
@@ -81,10 +82,6 @@ class Lead(models.Model):
                 fields=["campaign", "status", "next_attempt_at"],
                 condition=models.Q(next_attempt_at__isnull=False),
                 name="lead_queue",
-            ),
-            # Lease recovery: Processing leads whose claim has run out.
-            models.Index(
-                fields=["lease_expires_at"], condition=models.Q(status="processing"), name="lead_lease"
             ),
         ]
 

@@ -172,7 +172,8 @@ def due_count(campaign: Campaign | int, now: dt.datetime) -> int:
 
 
 def due_branches(campaign: Campaign | int, now: dt.datetime) -> list[QuerySet[Lead]]:
-    """The due leads as four ranges of the lead_queue index (campaign, status, next_attempt_at).
+    """The due leads as four index ranges: three of lead_queue (campaign, status, next_attempt_at;
+    only leads with a time), then new leads, oldest first, from lead_campaign_status.
 
     Together they are exactly ``due_leads``; each is read in index order, so taking the first n
     costs n rows, where one query with the OR sorts every due lead (350 ms at a million). The
@@ -185,7 +186,7 @@ def due_branches(campaign: Campaign | int, now: dt.datetime) -> list[QuerySet[Le
         leads.filter(status=Status.SCHEDULED, next_attempt_at__lte=now).order_by("next_attempt_at"),
         leads.filter(status=Status.RESCHEDULED, next_attempt_at__lte=now).order_by("next_attempt_at"),
         leads.filter(status=Status.CREATED, next_attempt_at__lte=now).order_by("next_attempt_at"),
-        leads.filter(status=Status.CREATED, next_attempt_at__isnull=True).order_by(),
+        leads.filter(status=Status.CREATED, next_attempt_at__isnull=True).order_by("id"),
     ]
 
 

@@ -8,16 +8,17 @@ move check) and raises ``ValidationError`` keyed by field so a form can show eac
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from campaigns.models import Campaign
 
 from . import selectors
 from . import variables as lead_variables
-from .models import Lead, SecondaryContact
+from .models import CallAttempt, Lead, SecondaryContact, StatusChange
 from .phones import InvalidPhone, normalize_phone
 
 E_DUPLICATE_PRIMARY = "{phone} is already a lead in campaign {campaign!r}."
@@ -174,12 +175,50 @@ def lead_update(
 
 
 def leads_delete(leads) -> tuple[int, int]:
-    """Delete a filtered set of leads; contacts, history and calls go with them in the database.
+    """Delete a filtered set of leads with their contacts, history and calls, in one transaction.
 
-    Returns (leads deleted, secondary contacts deleted). Counting first keeps the report exact;
-    the delete itself is a single statement thanks to the database-level cascades.
+    Returns (leads deleted, secondary contacts deleted). The database's cascades (DB_CASCADE) make
+    it one statement; on SQLite, though, they run a program per deleted lead and child table, a
+    quarter of the cost of deleting 100k leads. So on SQLite, when the connection can switch its
+    foreign-key checks off (outside any transaction), the children go first, a statement each,
+    then the leads: the same rows, and the counts come from the deletes themselves.
     """
-    with transaction.atomic():
-        contacts = selectors.contact_count(leads)
+    with _foreign_keys_off() as off, transaction.atomic():
+        if not off:
+            contacts = selectors.contact_count(leads)
+            deleted, _ = leads.order_by().delete()
+            return deleted, contacts
+        ids = leads.order_by().values("pk")
+        # A call of another lead's contact would be odd, but the schema allows it: DB_SET_NULL.
+        CallAttempt.objects.filter(contact__lead__in=ids).exclude(lead__in=ids).update(contact=None)
+        # Each is one DELETE: Django leaves DB_CASCADE / DB_SET_NULL relations to the database.
+        CallAttempt.objects.filter(lead__in=ids).delete()
+        StatusChange.objects.filter(lead__in=ids).delete()
+        contacts, _ = SecondaryContact.objects.filter(lead__in=ids).delete()
         deleted, _ = leads.order_by().delete()
     return deleted, contacts
+
+
+@contextmanager
+def _foreign_keys_off():
+    """Yields whether foreign-key checks are off for the block (SQLite, outside a transaction).
+
+    Only when every table that points at a lead is one ``leads_delete`` empties itself.
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block or not _children_known():
+        yield False
+        return
+    off = connection.disable_constraint_checking()
+    try:
+        yield off
+    finally:
+        if off:
+            connection.enable_constraint_checking()
+
+
+def _children_known() -> bool:
+    lead_children = {rel.related_model for rel in Lead._meta.related_objects}
+    contact_children = {rel.related_model for rel in SecondaryContact._meta.related_objects}
+    return lead_children == {SecondaryContact, StatusChange, CallAttempt} and contact_children == {
+        CallAttempt
+    }

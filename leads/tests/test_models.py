@@ -90,3 +90,40 @@ def test_statuses_are_the_six_of_the_contract():
         ("completed", "Completed"),
         ("max_retries", "Max Retries"),
     ]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's set-by-set delete")
+@pytest.mark.django_db(transaction=True)
+def test_deleting_leads_outside_a_transaction_deletes_children_set_by_set_on_sqlite():
+    """No cascade program per lead: the children go a statement each, foreign keys checked after."""
+    campaign = make_campaign()
+    leads = [make_lead(campaign, contacts=[next_phone(), next_phone()]) for _ in range(6)]
+    for lead in leads[:3]:
+        lifecycle.start_attempt(lead, lease=dt.timedelta(minutes=5))
+        CallAttempt.objects.create(
+            lead=lead, attempt_number=1, phone=lead.phone, started_at=lead.last_attempt_at
+        )
+    keep = make_lead(campaign, contacts=[next_phone()])
+    # A call of the kept lead that names a doomed lead's contact: the contact goes, the call stays.
+    odd = CallAttempt.objects.create(
+        lead=keep,
+        contact=leads[0].contacts.first(),
+        attempt_number=1,
+        phone=keep.phone,
+        started_at=keep.created_at,
+    )
+    with CaptureQueriesContext(connection) as queries:
+        deleted, contacts = services.leads_delete(Lead.objects.exclude(pk=keep.pk))
+    assert (deleted, contacts) == (6, 12)
+    sql = [q["sql"] for q in queries]
+    assert sql[0] == "PRAGMA foreign_keys = OFF" and sql[-1] == "PRAGMA foreign_keys = ON"
+    assert sum(s.startswith("DELETE") for s in sql) == 4
+    assert list(Lead.objects.all()) == [keep]
+    assert SecondaryContact.objects.filter(lead=keep).count() == SecondaryContact.objects.count() == 1
+    assert list(StatusChange.objects.values_list("lead", flat=True)) == []
+    assert list(CallAttempt.objects.all()) == [odd]
+    odd.refresh_from_db()
+    assert odd.contact is None
+    with connection.cursor() as cursor:
+        assert cursor.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert cursor.execute("PRAGMA foreign_key_check").fetchall() == []

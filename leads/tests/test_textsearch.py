@@ -132,3 +132,16 @@ def test_postgres_plans_the_search_on_the_trigram_indexes(leads):
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "lead_search_variables" in plan and "lead_search_phone" in plan, plan
+
+
+def test_rebuild_search_index_command_keeps_every_search_right(leads):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    Lead.objects.filter(pk=leads["quote"].pk).delete()
+    out = StringIO()
+    call_command("rebuild_search_index", stdout=out)
+    assert "Search index rebuilt" in out.getvalue()
+    assert found("tanaka") == {leads["chloe"].pk}
+    assert found("twice") == set()

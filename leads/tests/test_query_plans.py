@@ -1,0 +1,78 @@
+"""The queries that run at a million leads read the index meant for them (SQLite's EXPLAIN QUERY PLAN).
+
+Each lead index in leads/models.py names its query; these tests hold the two together, so dropping
+or reshaping an index shows here rather than as a slow page at a million leads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from leadmgr.testing import make_campaign, make_lead
+from leads import selectors
+from leads.models import Lead, Status
+
+pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plans")
+
+
+def plan(queryset) -> str:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return "\n".join(row[-1] for row in cursor.fetchall())
+
+
+@pytest.fixture
+def campaign(db):
+    campaign = make_campaign()
+    make_lead(campaign)
+    return campaign
+
+
+def test_the_table_newest_first_walks_the_primary_key_without_sorting(campaign):
+    steps = plan(selectors.lead_list()[:25])
+    assert "SCAN leads_lead" in steps and "TEMP B-TREE" not in steps, steps
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({"statuses": ["created"]}, "lead_status"),
+        ({"statuses": ["created", "completed"]}, "lead_status"),
+        ({"campaign": "CAMPAIGN"}, "lead_campaign"),
+        ({"campaign": "CAMPAIGN", "statuses": ["created"]}, "lead_campaign_status"),
+    ],
+)
+def test_filters_read_their_index_in_the_tables_order(campaign, filters, index):
+    filters = {k: campaign.pk if v == "CAMPAIGN" else v for k, v in filters.items()}
+    steps = plan(selectors.lead_list(**filters)[:25])
+    assert f"USING INDEX {index} " in steps or f"USING COVERING INDEX {index} " in steps, steps
+    if len(filters.get("statuses", [])) < 2:
+        assert "TEMP B-TREE" not in steps, steps
+
+
+def test_a_created_date_range_reads_lead_created(campaign):
+    today = timezone.localdate()
+    steps = plan(selectors.lead_list(created_from=today - dt.timedelta(days=7), created_to=today).order_by())
+    assert "lead_created" in steps, steps
+
+
+def test_the_runners_queue_reads_its_partial_index_and_new_leads_come_oldest_first(campaign):
+    branches = selectors.due_branches(campaign, timezone.now())
+    for timed in branches[:3]:
+        assert "USING INDEX lead_queue " in plan(timed[:10]), plan(timed[:10])
+    new = plan(branches[3][:10])
+    assert "lead_campaign_status" in new and "TEMP B-TREE" not in new, new
+
+
+def test_lease_recovery_reads_the_few_processing_leads_by_status(campaign):
+    from django.db.models import Q
+
+    stale = Lead.objects.filter(
+        Q(lease_expires_at__lt=timezone.now()) | Q(lease_expires_at__isnull=True), status=Status.PROCESSING
+    ).order_by("lease_expires_at")
+    assert "USING INDEX lead_status (status=?)" in plan(stale[:10]), plan(stale[:10])
