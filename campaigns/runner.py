@@ -31,7 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leadmgr.db import update_rows
-from leads import lifecycle, selectors
+from leads import lifecycle, selectors, textsearch
 from leads import variables as lead_variables
 from leads.models import CallAttempt, Lead, SecondaryContact, Status
 
@@ -103,6 +103,7 @@ class Runner:
     def tick(self) -> TickReport:
         now = self.clock()
         report = TickReport()
+        textsearch.catch_up()  # housekeeping: leads added or changed by any path, into the search index
         recovered = lifecycle.recover_lost(now)
         report.recovered = len(recovered)
         report.finished.update(recovered.values())

@@ -39,7 +39,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from campaigns.models import VARIABLE_NAME_RE, Campaign
 
-from . import lifecycle, services
+from . import lifecycle, services, textsearch
 from . import variables as lead_variables
 from .models import Lead, SecondaryContact, Status, StatusChange
 from .phones import check_region, is_e164
@@ -771,6 +771,7 @@ def import_leads(
             transaction.set_rollback(True)
         else:
             result.written = True
+            textsearch.catch_up()  # the new leads into the search index, in one statement
     return result
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from campaigns.models import Assistant, AssistantVariable, Campaign
 
-from . import lifecycle
+from . import lifecycle, textsearch
 from .models import Lead, SecondaryContact, Status
 
 # US area codes across all four mainland time zones, and London: phonenumbers accepts all of them.
@@ -216,6 +216,7 @@ def seed_demo(n_leads: int, *, seed: int = 7) -> int:
         for lead in leads:
             _walk_demo_lifecycle(lead, rng, now)
             created += 1
+        textsearch.catch_up()
     return created
 
 
@@ -341,6 +342,7 @@ def bulk_generate(n_leads: int, *, seed: int = 11, batch: int = 5_000, progress=
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(lead_sql, leads)
             cursor.executemany(contact_sql, contacts)
+            textsearch.catch_up()
         done += size
         if progress:
             progress(done)

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 
 from campaigns.models import Campaign
 
-from . import selectors
+from . import selectors, textsearch
 from . import variables as lead_variables
 from .models import CallAttempt, Lead, SecondaryContact, StatusChange
 from .phones import InvalidPhone, normalize_phone
@@ -134,6 +134,7 @@ def lead_create(
         raise ValidationError(errors)
     lead = Lead.objects.create(campaign=campaign, phone=primary, variables=values)
     _save_contacts(lead, contacts, contact_phones)
+    textsearch.catch_up()  # searchable at once through the index, not only as a pending lead
     return LeadSaveResult(lead)
 
 
@@ -171,6 +172,7 @@ def lead_update(
     lead.campaign, lead.phone, lead.variables = campaign, primary, values
     lead.save(update_fields=["campaign", "phone", "variables", "updated_at"])
     _save_contacts(lead, contacts, contact_phones)
+    textsearch.catch_up()
     return LeadSaveResult(lead, warnings)
 
 

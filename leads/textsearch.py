@@ -2,31 +2,43 @@
 
 What matches is decided by ``selectors``: a case-insensitive substring of the phone or of the
 variables (names and values). Tested row by row, that is a scan, 600 ms at a million leads, so an
-index first narrows the rows to those that can match, and the substring test runs on those only:
+index first narrows the rows to those that can match, and the substring test runs on those only.
+The index only ever offers too many rows, never too few, so a stale index is slow, not wrong.
 
-- **SQLite**: an FTS5 table, ``leads_lead_search``, with the trigram tokenizer over each lead's
-  phone and its variables' names and values (``SEARCH_TEXT``), kept by triggers on insert and on
-  a change of phone or variables. It stores no text and no positions (``content=''``,
-  ``detail=none``), so a text is looked up as the AND of a few of its trigrams: every lead that
-  contains the text contains those. Deleting leads does not touch it: a delete trigger costs
-  about 80 µs a lead (8 s for a bulk delete of 100k), while a deleted lead's entries can only
-  name an id that is gone (ids are AUTOINCREMENT: never reused). ``rebuild`` drops them.
-- **PostgreSQL**: pg_trgm GIN indexes on the very expressions the substring test compares
-  (``UPPER(variables::text)``, ``phone``), which the planner uses for the test itself.
+**PostgreSQL**: pg_trgm GIN indexes on the very expressions the substring test compares
+(``UPPER(variables::text)``, ``phone``); the planner uses them for the test itself.
 
-The index is derived data, so it is installed by ``ensure`` after every ``migrate`` (and
-``flush``), not by a migration: a later migration that rebuilds the leads table on SQLite drops
-the table's triggers, and ``ensure`` puts them back and refills the index.
+**SQLite**: an FTS5 table, ``leads_lead_search``, with the trigram tokenizer over each lead's phone
+and its variables' names and values (``SEARCH_TEXT``). It stores no text and no positions
+(``content=''``, ``detail=none``), so a text is looked up as the AND of a few of its trigrams:
+every lead that contains the text contains those. It is written in bulk, never row by row from a
+trigger: FTS5 flushes its buffer at every statement a trigger runs, which costs 55 µs a lead (an
+import at half speed), where one ``INSERT … SELECT`` costs 4. So:
+
+- ids only grow (AUTOINCREMENT), and the index covers the leads up to ``indexed_through``; newer
+  leads are pending and always offered as candidates;
+- a lead whose phone or variables change (or that arrives below the mark) is noted by a trigger in
+  ``leads_lead_search_changed`` with the text the index holds for it, and offered too;
+- ``catch_up`` indexes what is pending in two statements; the writers of many leads call it (the
+  CSV import, the generator, the lead form), and so does the runner on every pass;
+- deleting leads does not touch the index: a deleted lead's entries name an id that no lead will
+  have again, and ``rebuild`` (``manage.py rebuild_search_index``) drops them.
+
+The index is derived data, so ``ensure`` installs it after every ``migrate`` (and ``flush``)
+rather than a migration: a later migration that rebuilds the leads table on SQLite drops the
+table's triggers, and ``ensure`` puts them back and refills the index.
 """
 
 from __future__ import annotations
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-TABLE = "leads_lead_search"
 LEADS = "leads_lead"
+TABLE = "leads_lead_search"
+STATE = "leads_lead_search_state"
+CHANGED = "leads_lead_search_changed"
 # How many of a text's trigrams a lookup ANDs: beyond five, each one costs more than it narrows.
 MAX_TRIGRAMS = 5
 
@@ -36,21 +48,25 @@ SEARCH_TEXT = (
     "{row}.phone || ' ' || (SELECT coalesce(group_concat(key || ' ' || CASE WHEN type IN "
     "('true', 'false', 'null') THEN type ELSE value END, ' '), '') FROM json_each({row}.variables))"
 )
+_MARK = f"(SELECT indexed_through FROM {STATE})"
 
-_SQLITE_TABLE = (
-    f"CREATE VIRTUAL TABLE {TABLE} USING fts5(text, content='', columnsize=0, detail=none, "
-    "tokenize='trigram case_sensitive 0')"
-)
+_SQLITE_TABLES = {
+    TABLE: f"CREATE VIRTUAL TABLE {TABLE} USING fts5(text, content='', columnsize=0, detail=none, "
+    "tokenize='trigram case_sensitive 0')",
+    STATE: f"CREATE TABLE {STATE} (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_through INTEGER NOT NULL)",
+    # phone and variables: what the index holds for the lead (NULL: nothing yet).
+    CHANGED: f"CREATE TABLE {CHANGED} (id INTEGER PRIMARY KEY, phone TEXT, variables TEXT)",
+}
 _SQLITE_TRIGGERS = {
-    f"{TABLE}_insert": (
-        f"CREATE TRIGGER {TABLE}_insert AFTER INSERT ON {LEADS} BEGIN "
-        f"INSERT INTO {TABLE}(rowid, text) VALUES (new.id, {SEARCH_TEXT.format(row='new')}); END"
+    f"{TABLE}_note_change": (
+        f"CREATE TRIGGER {TABLE}_note_change AFTER UPDATE OF phone, variables ON {LEADS} "
+        f"WHEN (old.phone IS NOT new.phone OR old.variables IS NOT new.variables) AND old.id <= {_MARK} "
+        f"BEGIN INSERT OR IGNORE INTO {CHANGED} VALUES (old.id, old.phone, old.variables); END"
     ),
-    f"{TABLE}_update": (
-        f"CREATE TRIGGER {TABLE}_update AFTER UPDATE OF phone, variables ON {LEADS} "
-        "WHEN old.phone IS NOT new.phone OR old.variables IS NOT new.variables BEGIN "
-        f"INSERT INTO {TABLE}({TABLE}, rowid, text) VALUES ('delete', old.id, {SEARCH_TEXT.format(row='old')}); "
-        f"INSERT INTO {TABLE}(rowid, text) VALUES (new.id, {SEARCH_TEXT.format(row='new')}); END"
+    # Ids rise, so this fires only for a lead given an old id by hand (fixtures, restores).
+    f"{TABLE}_note_insert": (
+        f"CREATE TRIGGER {TABLE}_note_insert AFTER INSERT ON {LEADS} WHEN new.id <= {_MARK} "
+        f"BEGIN INSERT OR IGNORE INTO {CHANGED} VALUES (new.id, NULL, NULL); END"
     ),
 }
 _POSTGRES_INDEXES = {
@@ -70,7 +86,14 @@ def candidates_q(*texts: str, using: str = "default") -> Q:
     if connections[using].vendor != "sqlite" or not texts or any(len(t) < 3 for t in texts):
         return Q()
     match = " OR ".join(f"({_trigram_query(text)})" for text in texts)
-    return Q(pk__in=RawSQL(f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH %s", [match]))
+    return Q(
+        pk__in=RawSQL(
+            f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH %s "
+            f"UNION ALL SELECT id FROM {CHANGED} "
+            f"UNION ALL SELECT id FROM {LEADS} WHERE id > {_MARK}",
+            [match],
+        )
+    )
 
 
 def _trigram_query(text: str) -> str:
@@ -82,63 +105,100 @@ def _trigram_query(text: str) -> str:
     return " AND ".join('"{}"'.format(g.replace('"', '""')) for g in grams)
 
 
+def catch_up(using: str = "default") -> None:
+    """Index the leads added or changed since the last call (SQLite; nothing to do elsewhere)."""
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    with transaction.atomic(using), connection.cursor() as cursor:
+        cursor.execute(f"SELECT indexed_through, (SELECT max(id) FROM {LEADS}) FROM {STATE}")
+        mark, newest = cursor.fetchone()
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {CHANGED})")
+        changed = cursor.fetchone()[0]
+        if not changed and (newest or 0) <= mark:
+            return
+        if changed:
+            cursor.execute(
+                f"INSERT INTO {TABLE}({TABLE}, rowid, text) SELECT 'delete', id, "
+                f"{SEARCH_TEXT.format(row=CHANGED)} FROM {CHANGED} WHERE phone IS NOT NULL"
+            )
+        cursor.execute(
+            f"INSERT INTO {TABLE}(rowid, text) SELECT id, {SEARCH_TEXT.format(row=LEADS)} FROM {LEADS} "
+            f"WHERE id IN (SELECT id FROM {CHANGED}) OR id > %s ORDER BY id",
+            [mark],
+        )
+        cursor.execute(f"DELETE FROM {CHANGED}")
+        cursor.execute(f"UPDATE {STATE} SET indexed_through = %s", [max(mark, newest or 0)])
+
+
 def ensure(using: str = "default", verbosity: int = 1) -> None:
     """Install the index where it is missing (filling it from the leads), and empty a stale one."""
     connection = connections[using]
     with connection.cursor() as cursor:
         if LEADS not in connection.introspection.table_names(cursor):
             return  # migrated backwards past the leads table
-        if connection.vendor == "sqlite":
-            _ensure_sqlite(cursor, verbosity)
-        elif connection.vendor == "postgresql":
-            _ensure_postgres(cursor, verbosity)
+    if connection.vendor == "sqlite":
+        _ensure_sqlite(connection, verbosity)
+    elif connection.vendor == "postgresql":
+        _ensure_postgres(connection, verbosity)
 
 
 def rebuild(using: str = "default") -> None:
     """Refill the index from the leads (dropping deleted leads' entries)."""
     connection = connections[using]
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('delete-all')")
-            _fill_sqlite(cursor)
+    if connection.vendor == "sqlite":
+        with transaction.atomic(using), connection.cursor() as cursor:
+            _refill_sqlite(cursor)
             cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')")
-        elif connection.vendor == "postgresql":
+    elif connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
             for name in _POSTGRES_INDEXES:
                 cursor.execute(f"REINDEX INDEX {name}")
 
 
-def _ensure_sqlite(cursor, verbosity: int) -> None:
-    cursor.execute("SELECT type, name FROM sqlite_master WHERE name = %s OR tbl_name = %s", [TABLE, LEADS])
-    present = {name for kind, name in cursor.fetchall()}
-    missing = [name for name in _SQLITE_TRIGGERS if name not in present]
-    if TABLE not in present:
-        cursor.execute(_SQLITE_TABLE)
-    for name in missing:
-        cursor.execute(_SQLITE_TRIGGERS[name])
-    if TABLE not in present or missing:
-        if verbosity:
-            print(f"  Filling the search index ({TABLE}) from the leads…")
-        cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('delete-all')")
-        _fill_sqlite(cursor)
-    else:
-        # After a flush the leads are gone but their entries are not: start clean.
+def _ensure_sqlite(connection, verbosity: int) -> None:
+    with transaction.atomic(connection.alias), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE name IN (%s, %s, %s) OR (type = 'trigger' AND tbl_name = %s)",
+            [TABLE, STATE, CHANGED, LEADS],
+        )
+        present = {row[0] for row in cursor.fetchall()}
+        for name in present - set(_SQLITE_TABLES) - set(_SQLITE_TRIGGERS):
+            if name.startswith(TABLE):  # a trigger of an earlier shape of the index
+                cursor.execute(f"DROP TRIGGER {name}")
+        for name, sql in (_SQLITE_TABLES | _SQLITE_TRIGGERS).items():
+            if name not in present:
+                cursor.execute(sql)
+        if set(_SQLITE_TABLES | _SQLITE_TRIGGERS) - present:
+            if verbosity:
+                print(f"  Filling the search index ({TABLE}) from the leads…")
+            _refill_sqlite(cursor)
+            return
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {LEADS})")
         if not cursor.fetchone()[0]:
-            cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('delete-all')")
+            _refill_sqlite(cursor)  # after a flush: the leads are gone, their entries must go too
 
 
-def _fill_sqlite(cursor) -> None:
+def _refill_sqlite(cursor) -> None:
+    cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('delete-all')")
+    cursor.execute(f"DELETE FROM {CHANGED}")
+    cursor.execute(f"DELETE FROM {STATE}")
+    cursor.execute(f"INSERT INTO {STATE} VALUES (1, 0)")
+    cursor.execute(f"SELECT max(id) FROM {LEADS}")
+    newest = cursor.fetchone()[0] or 0
     cursor.execute(
         f"INSERT INTO {TABLE}(rowid, text) SELECT id, {SEARCH_TEXT.format(row=LEADS)} FROM {LEADS}"
     )
+    cursor.execute(f"UPDATE {STATE} SET indexed_through = %s", [newest])
 
 
-def _ensure_postgres(cursor, verbosity: int) -> None:
-    cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", [LEADS])
-    present = {row[0] for row in cursor.fetchall()}
-    for name, sql in _POSTGRES_INDEXES.items():
-        if name not in present:
-            if verbosity:
-                print(f"  Building the search index {name}…")
-            cursor.execute(sql)
+def _ensure_postgres(connection, verbosity: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", [LEADS])
+        present = {row[0] for row in cursor.fetchall()}
+        for name, sql in _POSTGRES_INDEXES.items():
+            if name not in present:
+                if verbosity:
+                    print(f"  Building the search index {name}…")
+                cursor.execute(sql)

@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from leadmgr.testing import make_campaign, make_lead
-from leads import selectors, textsearch
-from leads.models import Lead
+from leads import lifecycle, selectors, textsearch
+from leads.models import Lead, Status
 
 sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="the FTS5 index is SQLite's")
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL's")
@@ -80,20 +80,67 @@ def test_searches_of_three_characters_or_more_read_the_index(leads):
 
 
 @sqlite_only
-def test_the_index_follows_new_and_changed_leads(leads):
+def test_new_leads_are_candidates_until_indexed_then_only_where_they_match(leads):
+    every = {lead.pk for lead in leads.values()}
+    assert candidates("Northwind") == every  # pending: made by the factory, not yet indexed
+    assert found("Northwind") == {leads["omar"].pk}  # the substring test still decides
+    textsearch.catch_up()
+    assert candidates("Northwind") == {leads["omar"].pk}
+    assert indexed("rth") == [leads["omar"].pk]
+
+
+@sqlite_only
+def test_changed_leads_are_candidates_until_reindexed_and_then_match_their_new_text(leads):
+    textsearch.catch_up()
     omar = leads["omar"]
-    assert candidates("Northwind") == {omar.pk}
     omar.variables = {"customer_name": "Omar", "company": "Contoso"}
     omar.save()
-    assert candidates("Contoso") == {omar.pk}
-    assert candidates("Northwind") == set()
-    Lead.objects.filter(pk=omar.pk).update(phone="+14155550999")
-    assert candidates("0999") == {omar.pk}
+    assert candidates("Contoso") == candidates("Northwind") == {omar.pk}  # noted as changed
     assert found("Contoso") == {omar.pk} and found("Northwind") == set()
+    Lead.objects.filter(pk=omar.pk).update(phone="+14155550999")  # changed again: noted once
+    textsearch.catch_up()
+    assert candidates("Contoso") == candidates("0999") == {omar.pk}
+    assert candidates("Northwind") == candidates("0102") == set()
+    assert indexed("rth") == []  # the old text's entries went, not only the new ones came
+
+
+@sqlite_only
+def test_a_status_change_does_not_touch_the_index(leads):
+    textsearch.catch_up()
+    lead = leads["chloe"]
+    lifecycle.set_status(lead, Status.COMPLETED)
+    lead.save()  # every field written, phone and variables unchanged
+    assert candidates("Tanaka") == {lead.pk}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {textsearch.CHANGED}")
+        assert cursor.fetchone()[0] == 0
+
+
+@sqlite_only
+def test_a_lead_given_an_old_id_is_noted_and_indexed(leads):
+    textsearch.catch_up()
+    chloe = leads["chloe"]
+    Lead.objects.filter(pk=chloe.pk).delete()
+    again = make_lead(chloe.campaign, pk=chloe.pk, variables={"customer_name": "Ines Quigley"})
+    assert candidates("Quigley") == {again.pk}
+    textsearch.catch_up()
+    assert candidates("Quigley") == {again.pk}
+
+
+@sqlite_only
+def test_the_writers_of_leads_catch_the_index_up(leads):
+    from leads import services
+
+    created = services.lead_create(
+        campaign=leads["omar"].campaign, phone="+14155550177", variables={"customer_name": "Pia Quigley"}
+    ).lead
+    assert candidates("Quigley") == {created.pk}  # indexed, and nothing else pending
+    assert candidates("Tanaka") == {leads["chloe"].pk}
 
 
 @sqlite_only
 def test_deleted_leads_leave_entries_that_match_nothing_until_a_rebuild(leads):
+    textsearch.catch_up()
     chloe = leads["chloe"]
     Lead.objects.filter(pk=chloe.pk).delete()
     assert found("Tanaka") == set()
@@ -107,17 +154,20 @@ def test_deleted_leads_leave_entries_that_match_nothing_until_a_rebuild(leads):
 def test_ensure_puts_back_lost_triggers_and_refills(leads):
     """A migration that rebuilds the leads table on SQLite drops its triggers; migrate heals it."""
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TRIGGER {textsearch.TABLE}_insert")
+        cursor.execute(f"DROP TRIGGER {textsearch.TABLE}_note_change")
         cursor.execute(f"INSERT INTO {textsearch.TABLE}({textsearch.TABLE}) VALUES ('delete-all')")
-    assert candidates("Northwind") == set()
     textsearch.ensure(verbosity=0)
     assert candidates("Northwind") == {leads["omar"].pk}
-    new = make_lead(leads["omar"].campaign, variables={"customer_name": "Zed Quigley"})
-    assert candidates("Quigley") == {new.pk}
+    omar = leads["omar"]
+    omar.variables = {"company": "Contoso"}
+    omar.save()
+    textsearch.catch_up()
+    assert candidates("Contoso") == {omar.pk} and candidates("Northwind") == set()
 
 
 @sqlite_only
 def test_ensure_on_an_empty_leads_table_forgets_every_entry(leads):
+    textsearch.catch_up()
     Lead.objects.all().delete()
     textsearch.ensure(verbosity=0)
     assert indexed("tan") == indexed("nor") == indexed("415") == []
