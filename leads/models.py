@@ -69,12 +69,12 @@ class Lead(models.Model):
         # queue holds only the leads waiting for a time.
         indexes = [
             # The leads table filtered by campaign and status, newest first; the runner's new leads.
-            models.Index(fields=["campaign", "status", "-id"], name="lead_campaign_status"),
+            models.Index(fields=["campaign", "status", "id"], name="lead_campaign_status"),
             # The leads table filtered by campaign alone, newest first (and sorted by campaign).
-            models.Index(fields=["campaign", "-id"], name="lead_campaign"),
+            models.Index(fields=["campaign", "id"], name="lead_campaign"),
             # The leads table filtered by status alone (any campaign), newest first; lease recovery
             # (the few Processing leads).
-            models.Index(fields=["status", "-id"], name="lead_status"),
+            models.Index(fields=["status", "id"], name="lead_status"),
             # The leads table filtered by a created date range.
             models.Index(fields=["created_at"], name="lead_created"),
             # The runner's queue: leads waiting for a time (scheduled, retries, deferred new leads).

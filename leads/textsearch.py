@@ -17,8 +17,9 @@ import at half speed), where one ``INSERT … SELECT`` costs 4. So:
 
 - ids only grow (AUTOINCREMENT), and the index covers the leads up to ``indexed_through``; newer
   leads are pending and always offered as candidates;
-- a lead whose phone or variables change (or that arrives below the mark) is noted by a trigger in
-  ``leads_lead_search_changed`` with the text the index holds for it, and offered too;
+- a lead whose phone or variables change is noted by a trigger in ``leads_lead_search_changed``
+  with the text the index holds for it, and offered too (a trigger on insert would tax every
+  import row; a lead given an old id by hand, from a fixture or a restore, needs ``rebuild``);
 - ``catch_up`` indexes what is pending in two statements; the writers of many leads call it (the
   CSV import, the generator, the lead form), and so does the runner on every pass;
 - deleting leads does not touch the index: a deleted lead's entries name an id that no lead will
@@ -62,11 +63,6 @@ _SQLITE_TRIGGERS = {
         f"CREATE TRIGGER {TABLE}_note_change AFTER UPDATE OF phone, variables ON {LEADS} "
         f"WHEN (old.phone IS NOT new.phone OR old.variables IS NOT new.variables) AND old.id <= {_MARK} "
         f"BEGIN INSERT OR IGNORE INTO {CHANGED} VALUES (old.id, old.phone, old.variables); END"
-    ),
-    # Ids rise, so this fires only for a lead given an old id by hand (fixtures, restores).
-    f"{TABLE}_note_insert": (
-        f"CREATE TRIGGER {TABLE}_note_insert AFTER INSERT ON {LEADS} WHEN new.id <= {_MARK} "
-        f"BEGIN INSERT OR IGNORE INTO {CHANGED} VALUES (new.id, NULL, NULL); END"
     ),
 }
 _POSTGRES_INDEXES = {

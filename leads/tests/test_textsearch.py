@@ -117,17 +117,6 @@ def test_a_status_change_does_not_touch_the_index(leads):
 
 
 @sqlite_only
-def test_a_lead_given_an_old_id_is_noted_and_indexed(leads):
-    textsearch.catch_up()
-    chloe = leads["chloe"]
-    Lead.objects.filter(pk=chloe.pk).delete()
-    again = make_lead(chloe.campaign, pk=chloe.pk, variables={"customer_name": "Ines Quigley"})
-    assert candidates("Quigley") == {again.pk}
-    textsearch.catch_up()
-    assert candidates("Quigley") == {again.pk}
-
-
-@sqlite_only
 def test_the_writers_of_leads_catch_the_index_up(leads):
     from leads import services
 
