@@ -107,10 +107,11 @@ def catch_up(using: str = "default") -> None:
     if connection.vendor != "sqlite":
         return
     with transaction.atomic(using), connection.cursor() as cursor:
-        cursor.execute(f"SELECT indexed_through, (SELECT max(id) FROM {LEADS}) FROM {STATE}")
-        mark, newest = cursor.fetchone()
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {CHANGED})")
-        changed = cursor.fetchone()[0]
+        cursor.execute(
+            f"SELECT indexed_through, (SELECT max(id) FROM {LEADS}), EXISTS (SELECT 1 FROM {CHANGED}) "
+            f"FROM {STATE}"
+        )
+        mark, newest, changed = cursor.fetchone()
         if not changed and (newest or 0) <= mark:
             return
         if changed:
@@ -123,7 +124,8 @@ def catch_up(using: str = "default") -> None:
             f"WHERE id IN (SELECT id FROM {CHANGED}) OR id > %s ORDER BY id",
             [mark],
         )
-        cursor.execute(f"DELETE FROM {CHANGED}")
+        if changed:
+            cursor.execute(f"DELETE FROM {CHANGED}")
         cursor.execute(f"UPDATE {STATE} SET indexed_through = %s", [max(mark, newest or 0)])
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from leadmgr.testing import make_assistant, make_campaign, make_lead
@@ -489,7 +490,9 @@ def test_it_reports_progress_by_rows_read(campaign):
 def test_an_import_writes_each_batch_with_a_few_queries(campaign, django_assert_num_queries):
     rows = "".join(f"+1415555{i:04d},N{i},+1212555{i:04d}\n" for i in range(1, 21))
     # 2 campaigns with their assistants' variables; per batch of 10: 1 existing phones, 1 insert of
-    # leads, 1 their ids, 1 insert of contacts; plus the savepoint/transaction pair of the import.
-    with django_assert_num_queries(2 + 2 * 4 + 2):
+    # leads, 1 their ids, 1 insert of contacts; plus the savepoint/transaction pair of the import;
+    # then the search index catches up: savepoint, its mark, one insert of the new leads, the new mark,
+    # release (leads/textsearch.py; SQLite only: PostgreSQL maintains its own).
+    with django_assert_num_queries(2 + 2 * 4 + 2 + (5 if connection.vendor == "sqlite" else 0)):
         result = run(f"phone,customer_name,secondary_1_phone\n{rows}", campaign=campaign, batch_size=10)
     assert result.created == 20 and SecondaryContact.objects.count() == 20
