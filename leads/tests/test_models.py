@@ -37,13 +37,19 @@ def test_a_new_lead_starts_created_with_no_attempts(campaign):
     assert (lead.status, lead.attempts, lead.next_attempt_at, lead.variables) == ("created", 0, None, {})
 
 
-def test_deleting_leads_cascades_in_the_database_in_few_queries(campaign):
-    leads = [make_lead(campaign, contacts=[next_phone(), next_phone()]) for _ in range(20)]
-    for lead in leads[:5]:
+def leads_with_two_contacts(campaign, n: int, *, called: int) -> list[Lead]:
+    """``n`` leads with two contacts each; the first ``called`` have a history row and a call."""
+    leads = [make_lead(campaign, contacts=[next_phone(), next_phone()]) for _ in range(n)]
+    for lead in leads[:called]:
         lifecycle.start_attempt(lead, lease=dt.timedelta(minutes=5))
         CallAttempt.objects.create(
             lead=lead, attempt_number=1, phone=lead.phone, started_at=lead.last_attempt_at
         )
+    return leads
+
+
+def test_deleting_leads_cascades_in_the_database_in_few_queries(campaign):
+    leads_with_two_contacts(campaign, 20, called=5)
     keep = make_lead(campaign, contacts=[next_phone()])
     doomed = Lead.objects.exclude(pk=keep.pk)
     # COUNT of contacts, then one DELETE: the database removes contacts, history and calls.
@@ -97,12 +103,7 @@ def test_statuses_are_the_six_of_the_contract():
 def test_deleting_leads_outside_a_transaction_deletes_children_set_by_set_on_sqlite():
     """No cascade program per lead: the children go a statement each, foreign keys checked after."""
     campaign = make_campaign()
-    leads = [make_lead(campaign, contacts=[next_phone(), next_phone()]) for _ in range(6)]
-    for lead in leads[:3]:
-        lifecycle.start_attempt(lead, lease=dt.timedelta(minutes=5))
-        CallAttempt.objects.create(
-            lead=lead, attempt_number=1, phone=lead.phone, started_at=lead.last_attempt_at
-        )
+    leads = leads_with_two_contacts(campaign, 6, called=3)
     keep = make_lead(campaign, contacts=[next_phone()])
     # A call of the kept lead that names a doomed lead's contact: the contact goes, the call stays.
     odd = CallAttempt.objects.create(
