@@ -149,9 +149,6 @@ def child(args) -> None:
                     "confirm_queries": confirm["queries"],
                     "delete_s": elapsed,
                     "queries": len(ctx),
-                    "slowest": sorted(
-                        ((float(q["time"]), q["sql"][:60]) for q in ctx.captured_queries), reverse=True
-                    )[:4],
                     "peak_mb": peak / 2**20,
                     "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 }

@@ -562,26 +562,14 @@ class RowParser:
                 if next_at is not None and status not in NEXT_AT_STATUSES:
                     errors.append(RowError(line, h.column(h.next_attempt_at), E_NEXT_AT_STATUS))
 
-        values = {}
-        for index, name in h.variables:
-            value = cells[index]
-            if value:
-                value = _unquote(value)
-                if lead_variables.is_set(value):
-                    values[name] = value
+        values = _variable_values(cells, h.variables)
 
         contact_cols: list[ContactColumns] = []
         contact_phones: list[str] = []
         contact_values: list[dict[str, str]] = []
         for cols in h.contacts:
             phone = cells[cols.phone]
-            cvalues = {}
-            for index, name in cols.variables:
-                value = cells[index]
-                if value:
-                    value = _unquote(value)
-                    if lead_variables.is_set(value):
-                        cvalues[name] = value
+            cvalues = _variable_values(cells, cols.variables)
             if not _has_phone(phone):
                 if cvalues:
                     errors.append(
@@ -648,6 +636,18 @@ class RowParser:
 def missing_required_error(row: LeadRow, header: Header, missing: list[str]) -> RowError:
     message = lead_variables.E_MISSING_REQUIRED.format(names=", ".join(missing))
     return RowError(row.line, ", ".join(missing), message)
+
+
+def _variable_values(cells: list[str], columns) -> dict[str, str]:
+    """The set variables among ``columns`` ((cell index, name) pairs) of one row, unquoted."""
+    values = {}
+    for index, name in columns:
+        value = cells[index]
+        if value:
+            value = _unquote(value)
+            if lead_variables.is_set(value):
+                values[name] = value
+    return values
 
 
 # --- Import -------------------------------------------------------------------------------------
