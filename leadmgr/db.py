@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from django.db import connection
+
+logger = logging.getLogger(__name__)
 
 UPDATE_CHUNK = 500
 
@@ -40,3 +46,53 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[tuple]) -> int:
             )
             changed += cursor.rowcount
     return changed
+
+
+@contextmanager
+def checkpoint_in_background(conn=None) -> Iterator[None]:
+    """A large write on SQLite commits without copying its WAL into the database file on the way.
+
+    In WAL mode each commit that leaves the log over a thousand pages copies it back into the
+    database file and syncs it (the automatic checkpoint), inside the commit: for a bulk delete of
+    100k leads, 130 MB and half its time. Around the block the connection's automatic checkpoint
+    is off; after it, a thread checkpoints on its own connection (PASSIVE: it blocks no reader or
+    writer) while the response goes out, as PostgreSQL's checkpointer writes data pages after the
+    commit. Nothing else changes: the committed pages live in the WAL until the copy is done (a
+    reader sees them there), and whatever a crash interrupts the next checkpoint, this one or any
+    connection's automatic one, completes. (With synchronous=NORMAL a commit was never synced to
+    disk by itself: a checkpoint syncs it, here a moment later.)
+
+    Anywhere else (PostgreSQL, an in-memory database, inside an outer transaction, which commits
+    later) the block runs as it is. ``conn`` is the default connection unless given.
+    """
+    conn = conn or connection
+    if conn.vendor != "sqlite" or conn.in_atomic_block or conn.is_in_memory_db():
+        yield
+        return
+    with conn.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        (pages,) = cursor.fetchone()
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")
+    try:
+        yield
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+        path = conn.settings_dict["NAME"]
+        checkpoint_in_background.last = threading.Thread(
+            target=_checkpoint, args=(str(path),), name="sqlite-checkpoint"
+        )
+        checkpoint_in_background.last.start()
+
+
+checkpoint_in_background.last = None  # the latest thread, for tests and scripts that must wait
+
+
+def _checkpoint(path: str) -> None:
+    db = sqlite3.connect(path, timeout=20)
+    try:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as exc:  # the next automatic checkpoint copies what this one could not
+        logger.warning("background checkpoint of %s: %s", path, exc)
+    finally:
+        db.close()

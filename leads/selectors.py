@@ -172,8 +172,8 @@ def due_count(campaign: Campaign | int, now: dt.datetime) -> int:
 
 
 def due_branches(campaign: Campaign | int, now: dt.datetime) -> list[QuerySet[Lead]]:
-    """The due leads as four index ranges: three of lead_queue (campaign, status, next_attempt_at;
-    only leads with a time), then new leads, oldest first, from lead_campaign_status.
+    """The due leads as four index ranges: three of lead_queue (campaign, status, next_attempt_at),
+    then new leads with no time, oldest first (lead_campaign_status or lead_queue).
 
     Together they are exactly ``due_leads``; each is read in index order, so taking the first n
     costs n rows, where one query with the OR sorts every due lead (350 ms at a million). The

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from campaigns.models import Campaign
+from leadmgr import db
 
 from . import selectors, textsearch
 from . import variables as lead_variables
@@ -185,7 +186,7 @@ def leads_delete(leads) -> tuple[int, int]:
     foreign-key checks off (outside any transaction), the children go first, a statement each,
     then the leads: the same rows, and the counts come from the deletes themselves.
     """
-    with _foreign_keys_off() as off, transaction.atomic():
+    with db.checkpoint_in_background(), _foreign_keys_off() as off, transaction.atomic():
         if not off:
             contacts = selectors.contact_count(leads)
             deleted, _ = leads.order_by().delete()
