@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from campaigns.models import VARIABLE_NAME_RE, Campaign
+from leadmgr import db
 
 from . import lifecycle, services, textsearch
 from . import variables as lead_variables
@@ -740,7 +741,7 @@ def import_leads(
             result.preview.extend(r for r in batch[: preview_rows - len(result.preview)])
 
     # A dry run reads only: no transaction (on SQLite one would take the write lock up front).
-    with contextlib.nullcontext() if dry_run else transaction.atomic():
+    with contextlib.nullcontext() if dry_run else _writing():
         batch: list[LeadRow] = []
         for line, cells, row, errors in parse_rows(rows, parser, workers=workers):
             result.rows += 1
@@ -773,6 +774,13 @@ def import_leads(
             result.written = True
             textsearch.catch_up()  # the new leads into the search index, in one statement
     return result
+
+
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """The import's one transaction; on SQLite its WAL reaches the database file after it."""
+    with db.checkpoint_in_background(), transaction.atomic():
+        yield
 
 
 def _counts_text(counts: dict[str, int]) -> str:
