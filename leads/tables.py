@@ -75,6 +75,7 @@ class LeadTable(tables.Table):
         )
         order_by = ("-created_at",)  # the column sorts by id, the creation order
         attrs = {"class": "table table-sm table-hover align-middle", "id": "leads-table"}
+        template_name = "leads/_lead_table.html"  # the cells' attributes worked out once per column
         empty_text = "No leads match these filters."
 
     def render_status(self, value, record) -> str:
