@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import django_tables2 as tables
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from .models import Lead
 
@@ -77,6 +79,12 @@ class LeadTable(tables.Table):
         attrs = {"class": "table table-sm table-hover align-middle", "id": "leads-table"}
         template_name = "leads/_lead_table.html"  # the cells' attributes worked out once per column
         empty_text = "No leads match these filters."
+
+    @cached_property
+    def td_attrs(self) -> dict[str, SafeString]:
+        """Each column's <td> attributes, worked out once: they depend on no record (no callables
+        in ``attrs``), and the library's template works them out again for every cell."""
+        return {column.name: column.attrs["td"].as_html() for column in self.columns}
 
     def render_status(self, value, record) -> str:
         return format_html(

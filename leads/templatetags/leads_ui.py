@@ -23,14 +23,7 @@ def status_badge(lead) -> str:
 
 @register.filter
 def cells_with_td_attrs(row) -> Iterator[tuple[SafeString, object]]:
-    """(the <td> attributes, the cell) for each cell of a django-tables2 row.
-
-    The attributes are worked out once per column and table, not once per cell: only for tables
-    whose cell attributes depend on no record (no callables in ``attrs``), as the leads table's.
-    """
-    table = row.table
-    td_attrs = table.__dict__.get("_td_attrs")
-    if td_attrs is None:
-        td_attrs = table._td_attrs = {column.name: column.attrs["td"].as_html() for column in table.columns}
+    """(the <td> attributes, the cell) for each cell of a row of a table with ``td_attrs``."""
+    td_attrs = row.table.td_attrs
     for column, cell in row.items():
         yield td_attrs[column.name], cell
