@@ -49,7 +49,7 @@ import phonenumbers  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from campaigns.models import Campaign  # noqa: E402
-from leadmgr.db import checkpoint_in_background  # noqa: E402
+from leadmgr.db import wait_for_checkpoint  # noqa: E402
 from leads import csvio, demo  # noqa: E402
 from leads.models import Lead  # noqa: E402
 
@@ -167,8 +167,7 @@ def run_import(path: Path, *, dry_run: bool) -> tuple[float, csvio.ImportResult]
         result = csvio.import_leads(f, dry_run=dry_run, workers=WORKERS)
     elapsed = time.perf_counter() - started
     assert not result.rejected, result.rejected[:3]
-    if checkpoint_in_background.last:  # the import's WAL copy, off the clock but before the next run
-        checkpoint_in_background.last.join()
+    wait_for_checkpoint()  # the import's WAL copy, off the clock but before the next run
     return elapsed, result
 
 

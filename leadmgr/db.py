@@ -78,14 +78,21 @@ def checkpoint_in_background(conn=None) -> Iterator[None]:
     finally:
         with conn.cursor() as cursor:
             cursor.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+        global _last_checkpoint
         path = conn.settings_dict["NAME"]
-        checkpoint_in_background.last = threading.Thread(
-            target=_checkpoint, args=(str(path),), name="sqlite-checkpoint"
-        )
-        checkpoint_in_background.last.start()
+        _last_checkpoint = threading.Thread(target=_checkpoint, args=(str(path),), name="sqlite-checkpoint")
+        _last_checkpoint.start()
 
 
-checkpoint_in_background.last = None  # the latest thread, for tests and scripts that must wait
+_last_checkpoint: threading.Thread | None = None
+
+
+def wait_for_checkpoint(timeout: float | None = None) -> threading.Thread | None:
+    """Wait for the latest background checkpoint (tests, benchmarks); returns its thread, if any."""
+    thread = _last_checkpoint
+    if thread is not None:
+        thread.join(timeout)
+    return thread
 
 
 def _checkpoint(path: str) -> None:

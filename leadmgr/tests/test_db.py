@@ -81,8 +81,8 @@ def test_the_commit_leaves_the_copy_to_a_background_thread(file_db):
         with conn.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM filler")
             assert cursor.fetchone() == (PAGES,)
-    dbhelpers.checkpoint_in_background.last.join(timeout=30)
-    assert not dbhelpers.checkpoint_in_background.last.is_alive()
+    thread = dbhelpers.wait_for_checkpoint(timeout=30)
+    assert thread is not None and not thread.is_alive()
     assert wal_progress(path) == (frames, frames)  # copied after the block
     with conn.cursor() as cursor:
         cursor.execute("PRAGMA wal_autocheckpoint")
@@ -91,7 +91,7 @@ def test_the_commit_leaves_the_copy_to_a_background_thread(file_db):
 
 def test_inside_a_transaction_it_changes_nothing(file_db):
     conn, path = file_db
-    before = dbhelpers.checkpoint_in_background.last
+    before = dbhelpers.wait_for_checkpoint()
     with (
         transaction.atomic(using="wal"),
         dbhelpers.checkpoint_in_background(conn),
@@ -99,13 +99,13 @@ def test_inside_a_transaction_it_changes_nothing(file_db):
     ):
         cursor.execute("PRAGMA wal_autocheckpoint")
         assert cursor.fetchone() == (1000,)  # the outer transaction commits after the block
-    assert dbhelpers.checkpoint_in_background.last is before
+    assert dbhelpers.wait_for_checkpoint() is before  # no new thread
 
 
 @pytest.mark.django_db
 def test_on_the_test_database_it_changes_nothing():
     # SQLite in memory or PostgreSQL: no WAL file to copy, no thread.
-    before = dbhelpers.checkpoint_in_background.last
+    before = dbhelpers.wait_for_checkpoint()
     with dbhelpers.checkpoint_in_background(), connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-    assert dbhelpers.checkpoint_in_background.last is before
+    assert dbhelpers.wait_for_checkpoint() is before  # no new thread
