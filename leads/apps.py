@@ -14,5 +14,8 @@ class LeadsConfig(AppConfig):
     name = "leads"
 
     def ready(self) -> None:
+        from .tables import remember_render_signatures
+
         # The search index is derived from the leads: (re)installed after every migrate and flush.
         post_migrate.connect(_ensure_search_index, sender=self)
+        remember_render_signatures()

@@ -99,6 +99,42 @@ def test_the_cells_attributes_are_worked_out_once_per_column_not_per_cell(signed
     assert len(worked_out) <= 2 * columns  # the headers' and the cells', whatever the rows
 
 
+def test_render_signatures_are_read_once_per_function_not_per_cell(signed_in, campaign, monkeypatch):
+    import inspect
+
+    from django_tables2 import utils as tables2_utils
+
+    # The library still looks the helper up where leads.tables.remember_render_signatures put it.
+    assert tables2_utils.signature.remembers
+    assert "signature" in tables2_utils.call_with_appropriate.__code__.co_names
+    for n in range(5):
+        make_lead(campaign, phone=f"+1415555013{n}")
+    read = []
+    real = inspect.signature
+    monkeypatch.setattr(inspect, "signature", lambda fn, **kw: read.append(fn) or real(fn, **kw))
+    assert signed_in.get("/leads/").status_code == 200
+    assert len(read) <= 9  # at most once per column's function (none if an earlier page read them)
+
+
+def test_a_remembered_signature_is_the_librarys_own():
+    from functools import partial
+
+    from django_tables2 import utils as tables2_utils
+
+    from leads.tables import LeadTable
+
+    original = tables2_utils.signature.__wrapped__  # the library's own
+    table = LeadTable([])
+
+    def plain(value, record=None, **extra):
+        return value
+
+    for fn in (table.render_status, LeadTable.render_status, plain, partial(plain, record=1)):
+        assert tables2_utils.signature(fn) == original(fn)
+        assert tables2_utils.signature(fn) == original(fn)  # and again, from memory
+    assert tables2_utils.signature(table.render_status) == (("value", "record"), None)
+
+
 def test_every_column_but_the_computed_ones_sorts(signed_in, campaign):
     page = signed_in.get("/leads/").content.decode()
     for key in ["phone", "campaign", "status", "attempts", "next_attempt_at", "created_at"]:
