@@ -180,14 +180,12 @@ def _ensure_sqlite(connection, verbosity: int) -> None:
 def _refill_sqlite(cursor) -> None:
     cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('delete-all')")
     cursor.execute(f"DELETE FROM {CHANGED}")
-    cursor.execute(f"DELETE FROM {STATE}")
-    cursor.execute(f"INSERT INTO {STATE} VALUES (1, 0)")
     cursor.execute(f"SELECT max(id) FROM {LEADS}")
     newest = cursor.fetchone()[0] or 0
     cursor.execute(
         f"INSERT INTO {TABLE}(rowid, text) SELECT id, {SEARCH_TEXT.format(row=LEADS)} FROM {LEADS}"
     )
-    cursor.execute(f"UPDATE {STATE} SET indexed_through = %s", [newest])
+    cursor.execute(f"INSERT OR REPLACE INTO {STATE} VALUES (1, %s)", [newest])
 
 
 def _ensure_postgres(connection, verbosity: int) -> None:
