@@ -40,7 +40,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from campaigns.models import VARIABLE_NAME_RE, Campaign
 from leadmgr import db
 
-from . import lifecycle, services, textsearch
+from . import lifecycle, selectors, services, textsearch
 from . import variables as lead_variables
 from .models import Lead, SecondaryContact, Status, StatusChange
 from .phones import check_region, is_e164
@@ -805,10 +805,7 @@ class _Writer:
             by_campaign.setdefault(row.campaign.pk, []).append(row.phone)
         self.existing = {}
         for campaign_id, phones in by_campaign.items():
-            found = Lead.objects.filter(campaign_id=campaign_id, phone__in=phones).values_list(
-                "phone", "pk", "variables"
-            )
-            for phone, pk, values in found:
+            for phone, pk, values in selectors.leads_by_phone(campaign_id, phones):
                 self.existing[(campaign_id, phone)] = (pk, values or {})
         keep: list[LeadRow] = []
         for row in batch:

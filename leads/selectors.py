@@ -106,6 +106,18 @@ def lead_list(**filters) -> QuerySet[Lead]:
     return filter_leads(Lead.objects.all(), **filters)
 
 
+def leads_by_phone(campaign_id: int, phones: Iterable[str]) -> QuerySet[Lead]:
+    """The campaign's leads with these phones (an import's duplicate check): (phone, pk, variables).
+
+    Unordered: a probe of the unique (campaign, phone) index per phone, not a walk of the campaign.
+    """
+    return (
+        Lead.objects.filter(campaign_id=campaign_id, phone__in=phones)
+        .order_by()
+        .values_list("phone", "pk", "variables")
+    )
+
+
 def contact_count(leads: QuerySet[Lead]) -> int:
     """Secondary contacts of a filtered set of leads (what a bulk delete reports)."""
     return SecondaryContact.objects.filter(lead__in=leads.order_by().values("pk")).count()

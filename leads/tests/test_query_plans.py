@@ -89,3 +89,11 @@ def test_lease_recovery_reads_the_few_processing_leads_by_status(campaign):
         Q(lease_expires_at__lt=timezone.now()) | Q(lease_expires_at__isnull=True), status=Status.PROCESSING
     ).order_by("lease_expires_at")
     assert "USING INDEX lead_status (status=?)" in plan(stale[:10]), plan(stale[:10])
+
+
+def test_an_imports_duplicate_check_probes_the_unique_phone_index(campaign):
+    # One lookup per batch of 1,000 rows. Ordered newest first (the model's default), SQLite walked
+    # the campaign's whole lead_campaign index instead, so each batch cost more as the campaign grew.
+    steps = plan(selectors.leads_by_phone(campaign.pk, ["+14155550100", "+14155550101"]))
+    assert "(campaign_id=? AND phone=?)" in steps, steps
+    assert "TEMP B-TREE" not in steps, steps
