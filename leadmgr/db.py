@@ -102,23 +102,23 @@ def refresh_statistics(*models, conn=None) -> list[str]:
     conn = conn or connection
     if conn.vendor != "sqlite":
         return []
-    analysed = []
+    qn = conn.ops.quote_name
+    tables = [model._meta.db_table for model in models]
     with conn.cursor() as cursor:
         cursor.execute("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1')")
         (has_stats,) = cursor.fetchone()
-        for model in models:
-            table = model._meta.db_table
-            then = None
-            if has_stats:
-                cursor.execute(
-                    "SELECT stat FROM sqlite_stat1 WHERE tbl = %s AND idx IS NOT NULL LIMIT 1", [table]
-                )
-                row = cursor.fetchone()
-                then = int(row[0].split()[0]) if row else None
-            cursor.execute(f"SELECT count(*) FROM {conn.ops.quote_name(table)}")
-            (now,) = cursor.fetchone()
+        stat = "(SELECT stat FROM sqlite_stat1 WHERE tbl = %s AND idx IS NOT NULL LIMIT 1)"
+        cursor.execute(
+            " UNION ALL ".join(
+                f"SELECT count(*), {stat if has_stats else '%s'} FROM {qn(table)}" for table in tables
+            ),
+            [table if has_stats else None for table in tables],
+        )
+        analysed = []
+        for table, (now, then) in zip(tables, cursor.fetchall(), strict=True):
+            then = int(then.split()[0]) if then else None
             if then is None or not then / 2 <= now <= then * 2:
-                cursor.execute(f"ANALYZE {conn.ops.quote_name(table)}")
+                cursor.execute(f"ANALYZE {qn(table)}")
                 analysed.append(table)
     return analysed
 

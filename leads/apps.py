@@ -4,10 +4,11 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _ensure_search_index(sender, using, verbosity=1, **kwargs) -> None:
-    from . import textsearch
+def _after_migrate(sender, using, verbosity=1, **kwargs) -> None:
+    from . import services, textsearch
 
     textsearch.ensure(using, verbosity)
+    services.refresh_statistics(using)
 
 
 class LeadsConfig(AppConfig):
@@ -16,6 +17,7 @@ class LeadsConfig(AppConfig):
     def ready(self) -> None:
         from .tables import remember_render_signatures
 
-        # The search index is derived from the leads: (re)installed after every migrate and flush.
-        post_migrate.connect(_ensure_search_index, sender=self)
+        # The search index and the planner's statistics are derived from the leads: brought up to
+        # date after every migrate and flush.
+        post_migrate.connect(_after_migrate, sender=self)
         remember_render_signatures()

@@ -779,12 +779,11 @@ def import_leads(
 @contextlib.contextmanager
 def _writing() -> Iterator[None]:
     """The import's one transaction; on SQLite its WAL reaches the database file after it, and the
-    query planner's statistics follow the leads table as it grows. The campaigns' come along: the
-    table sorted by campaign is read campaign by campaign only when SQLite knows they are few."""
+    query planner's statistics follow the leads table as it grows."""
     with db.checkpoint_in_background():
         with transaction.atomic():
             yield
-        db.refresh_statistics(Lead, Campaign)
+        services.refresh_statistics()
 
 
 def _counts_text(counts: dict[str, int]) -> str:

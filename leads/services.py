@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from campaigns.models import Campaign
 from leadmgr import db
@@ -175,6 +175,14 @@ def lead_update(
     _save_contacts(lead, contacts, contact_phones)
     textsearch.catch_up()
     return LeadSaveResult(lead, warnings)
+
+
+def refresh_statistics(using: str = "default") -> list[str]:
+    """Keep SQLite's planner statistics for the leads pages: the leads table and the campaigns it
+    joins (sorted by campaign, the table is read campaign by campaign only when SQLite knows they
+    are few). Called after an import, which is how leads arrive by the thousand, and after
+    migrate and flush (a flushed table's statistics describe rows that are gone)."""
+    return db.refresh_statistics(Lead, Campaign, conn=connections[using])
 
 
 def leads_delete(leads) -> tuple[int, int]:
