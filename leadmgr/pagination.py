@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django_tables2.paginators import LazyPaginator
+from django_tables2.rows import BoundRows
 
 
 class CappedCountPaginator(Paginator):
@@ -29,25 +31,38 @@ class CappedCountPaginator(Paginator):
 
 
 class _DeferredJoinSlicer:
-    """Slices a queryset so that a deep OFFSET walks only the ordering index.
+    """Slices a queryset, or django-tables2's rows over one, so that a deep OFFSET walks only the
+    ordering index.
 
-    ``qs[a:b]`` becomes ``qs.filter(pk__in=qs.values("pk")[a:b])``: the inner query skips rows on
+    ``rows[a:b]`` reads ``qs.filter(pk__in=qs.values("pk")[a:b])``: the inner query skips rows on
     the (covering) index without reading them or computing the outer query's annotations, and the
-    outer query reads only the page's rows. Still one query.
+    outer query reads only the page's rows. Still one query. (PostgreSQL computes the select list
+    of every row an OFFSET skips, the table's correlated contact count included; SQLite does not,
+    but reads each skipped row's table page unless the index covers the sort.)
     """
 
-    threshold = 500  # shallower offsets are cheap as they are
-
-    def __init__(self, queryset) -> None:
-        self.queryset = queryset
+    def __init__(self, rows, deep_offset: int) -> None:
+        self.rows = rows
+        self.deep_offset = deep_offset
 
     def __getitem__(self, key):
-        if isinstance(key, slice) and (key.start or 0) >= self.threshold:
-            return self.queryset.filter(pk__in=self.queryset.values("pk")[key])
-        return self.queryset[key]
+        if not isinstance(key, slice) or (key.start or 0) < self.deep_offset:
+            return self.rows[key]
+        queryset = _queryset_of(self.rows)  # read now: the table orders its data before paging
+        page = queryset.filter(pk__in=queryset.values("pk")[key])
+        if isinstance(self.rows, BoundRows):
+            return BoundRows(page, self.rows.table, self.rows.pinned_data)
+        return page
 
     def __len__(self) -> int:  # Paginator never needs it here (LazyPaginator does not count)
         raise TypeError("not counted")
+
+
+def _queryset_of(rows) -> QuerySet | None:
+    """The queryset behind ``rows``: a queryset itself, or django-tables2's ``table.rows``."""
+    if isinstance(rows, BoundRows):
+        rows = getattr(rows.data, "data", None)  # BoundRows → TableQuerysetData → QuerySet
+    return rows if isinstance(rows, QuerySet) else None
 
 
 class DeferredJoinLazyPaginator(LazyPaginator):
@@ -57,10 +72,10 @@ class DeferredJoinLazyPaginator(LazyPaginator):
     """
 
     max_per_page = 200
+    deep_offset = 500  # shallower offsets are cheap as they are
 
     def __init__(self, object_list, per_page, **kwargs):
         per_page = max(1, min(int(per_page), self.max_per_page))
-        queryset = getattr(object_list, "data", object_list)  # django-tables2 wraps the queryset
-        if hasattr(queryset, "query"):
-            object_list = _DeferredJoinSlicer(queryset)
+        if _queryset_of(object_list) is not None:
+            object_list = _DeferredJoinSlicer(object_list, self.deep_offset)
         super().__init__(object_list, per_page, **kwargs)
