@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
+from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django_tables2.paginators import LazyPaginator
@@ -66,16 +67,24 @@ def _queryset_of(rows) -> QuerySet | None:
 
 
 class DeferredJoinLazyPaginator(LazyPaginator):
-    """django-tables2's LazyPaginator (no COUNT), with deep pages served by a deferred join.
+    """django-tables2's LazyPaginator (no COUNT), with pages served by a deferred join.
+
+    On SQLite from ``deep_offset`` on: shallower pages are cheap as they are, and a search's
+    candidate filter plans worse inside the subquery (the search bar at 1M: 53 → 231 ms). On
+    PostgreSQL every page: a sort carries each sorted row's whole select list (the contact
+    count, the campaign), so sorting ids first pays (at 1M, campaign + statuses by next attempt
+    179 → 61 ms, by attempts 710 → 172 ms).
 
     ``per_page`` comes from the URL, so it is kept between 1 and ``max_per_page``.
     """
 
     max_per_page = 200
-    deep_offset = 500  # shallower offsets are cheap as they are
+    deep_offset = 500
 
     def __init__(self, object_list, per_page, **kwargs):
         per_page = max(1, min(int(per_page), self.max_per_page))
-        if _queryset_of(object_list) is not None:
-            object_list = _DeferredJoinSlicer(object_list, self.deep_offset)
+        queryset = _queryset_of(object_list)
+        if queryset is not None:
+            every_page = connections[queryset.db].vendor == "postgresql"
+            object_list = _DeferredJoinSlicer(object_list, 0 if every_page else self.deep_offset)
         super().__init__(object_list, per_page, **kwargs)
