@@ -79,9 +79,7 @@ class Lead(models.Model):
             # The runner's queue: leads waiting for a time (scheduled, retries, deferred new leads).
             # Whole, not only the leads with a time: the leads table filtered by campaign and
             # statuses and sorted by next attempt reads its sort keys here, not from 100k rows.
-            # id last, as SQLite keeps it anyway: PostgreSQL then reads the page's ids from the
-            # index alone (an index-only scan; 97 → 39 ms for 150k leads of a campaign).
-            models.Index(fields=["campaign", "status", "next_attempt_at", "id"], name="lead_queue"),
+            models.Index(fields=["campaign", "status", "next_attempt_at"], name="lead_queue"),
         ]
 
     def __str__(self) -> str:

@@ -57,7 +57,7 @@ def test_an_import_gives_the_leads_and_campaigns_tables_statistics(campaign):
 def test_statistics_that_still_fit_are_left_as_they_are(campaign):
     # Measuring a million leads takes half a second: not after every small import.
     make_lead(campaign, phone=P2)
-    fitting = {index: "2 1" for index in indexes("leads_lead")}  # every index measured at 2 leads
+    fitting = dict.fromkeys(indexes("leads_lead"), "2 1")  # every index measured at 2 leads
     set_stats("leads_lead", fitting)
     assert run(f"phone,campaign,customer_name\n{P1},{campaign.name},Ada\n").created == 1
     assert stats("leads_lead") == fitting
@@ -66,7 +66,7 @@ def test_statistics_that_still_fit_are_left_as_they_are(campaign):
 def test_a_table_that_doubled_is_measured_again(campaign):
     make_lead(campaign, phone=P2)
     make_lead(campaign, phone="+14155550102")
-    set_stats("leads_lead", {index: "1 1" for index in indexes("leads_lead")})  # measured at 1 lead
+    set_stats("leads_lead", dict.fromkeys(indexes("leads_lead"), "1 1"))  # measured at 1 lead
     assert run(f"phone,campaign,customer_name\n{P1},{campaign.name},Ada\n").created == 1
     assert stats("leads_lead")["lead_queue"].startswith("3 "), stats("leads_lead")
 
