@@ -97,16 +97,26 @@ def refresh_statistics(*models, conn=None) -> list[str]:
     under half or over twice today's, so a growing table is measured again each time it doubles (ANALYZE of 1M leads: 0.5 s); otherwise
     this costs a count (15 ms at 1M). ``PRAGMA optimize`` would not do: SQLite 3.40 only looks at
     tables this connection has planned a query on with their statistics, which a small import
-    never does. PostgreSQL's autovacuum analyses by itself. Returns the tables analysed.
+    never does. PostgreSQL's autovacuum analyses by itself. Returns the tables analysed; a table
+    that does not exist (migrated backwards past it) is skipped.
     """
     conn = conn or connection
     if conn.vendor != "sqlite":
         return []
     qn = conn.ops.quote_name
-    tables = [model._meta.db_table for model in models]
+    wanted = [model._meta.db_table for model in models]
     with conn.cursor() as cursor:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1')")
-        if cursor.fetchone()[0]:
+        # Tables a backwards migration has dropped are skipped; sqlite_stat1 exists once ANALYZE ran.
+        names = ["sqlite_stat1", *wanted]
+        cursor.execute(
+            f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({', '.join(['%s'] * len(names))})",
+            names,
+        )
+        present = {name for (name,) in cursor.fetchall()}
+        tables = [table for table in wanted if table in present]
+        if not tables:
+            return []
+        if "sqlite_stat1" in present:
             # Per table: its rows; the rows its statistics were taken at; its indexes; those measured.
             cursor.execute(
                 " UNION ALL ".join(
