@@ -112,7 +112,7 @@ class Runner:
             if campaign.state == Campaign.State.PAUSED:
                 report.skipped[campaign.pk, Reason.PAUSED] += selectors.due_count(campaign, now)
             else:
-                self._run_campaign(campaign, now, report)
+                self._run_campaign(campaign, report)
         self.collect(report)
         services.decisions_record(counts=report.skipped, now=now)
         return report
@@ -142,13 +142,12 @@ class Runner:
 
     # --- one campaign ------------------------------------------------------------------------------
 
-    def _run_campaign(self, campaign: Campaign, now: dt.datetime, report: TickReport) -> None:
+    def _run_campaign(self, campaign: Campaign, report: TickReport) -> None:
         while True:
-            now = self.clock()  # each batch reads the queue, and stamps its calls, at its own time
-            want, claims = self._claim(campaign, now, report)
+            want, claims = self._claim(campaign, report)
             if want <= 0:
                 if want == 0:  # every slot is taken: the due leads wait
-                    due = selectors.due_count(campaign, now)
+                    due = selectors.due_count(campaign, self.clock())
                     report.skipped[campaign.pk, Reason.CONCURRENCY_FULL] += due
                 return
             report.claimed += len(claims)
@@ -156,15 +155,16 @@ class Runner:
             if len(claims) < want:
                 return  # nothing more is callable now
 
-    def _claim(
-        self, campaign: Campaign, now: dt.datetime, report: TickReport
-    ) -> tuple[int, list[lifecycle.Claim]]:
+    def _claim(self, campaign: Campaign, report: TickReport) -> tuple[int, list[lifecycle.Claim]]:
         """Check windows and claim, under the campaign row's lock; returns (slots wanted, claims).
 
         Claimers of one campaign take turns (the lock), so each reads the queue after the previous
         claim: the concurrency limit and a pause hold across workers, and no two read the same
         candidates. The lead rows are still claimed with SKIP LOCKED against other lockers.
         Slots wanted: -1 when the campaign stopped running, 0 when its slots are full.
+        Each batch reads the queue, and stamps its claims, at its own time, read once the lock is
+        held: a claim that waited for it (SQLite's write lock, the campaign row) never predates a
+        change it waited behind, such as an operator's reset of the same lead.
         """
         with transaction.atomic():
             limit = (
@@ -173,6 +173,7 @@ class Runner:
                 .values_list("concurrency_limit", flat=True)
                 .first()
             )
+            now = self.clock()
             if limit is None:  # paused or finished since the pass began: no new calls
                 return -1, []
             want = min(limit - selectors.processing_count(campaign), CLAIM_BATCH)

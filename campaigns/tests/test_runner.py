@@ -52,6 +52,26 @@ def test_a_created_lead_is_claimed_called_and_completed_on_success(running):
     assert call.started_at == call.ended_at == NOW
 
 
+def test_a_claim_is_stamped_once_it_holds_the_lock(running):
+    # A worker that waited for SQLite's write lock (or the campaign row) while an operator reset
+    # the lead must not record its claim at a time before that reset: the lead's history would
+    # read out of order (seen in the concurrency test as two claims in a row).
+    from django.db import connection
+
+    lead = make_lead(running)
+    readings: list[tuple[dt.datetime, int]] = []
+    base = Clock()
+
+    def clock() -> dt.datetime:  # a new second at every reading, with the transaction depth then
+        readings.append((base.advance(seconds=1), len(connection.atomic_blocks)))
+        return readings[-1][0]
+
+    outside = len(connection.atomic_blocks)
+    runner("completed", clock=clock).tick()
+    claim = lead.history.get(to_status=Status.PROCESSING)
+    assert dict(readings)[claim.at] > outside, (claim.at, readings)
+
+
 @pytest.mark.parametrize("outcome", ["no_answer", "busy", "voicemail", "failed"])
 def test_a_failed_attempt_is_rescheduled_at_now_plus_the_retry_interval(running, outcome):
     lead = make_lead(running)
