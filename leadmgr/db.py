@@ -87,6 +87,24 @@ def checkpoint_in_background(conn=None) -> Iterator[None]:
 _last_checkpoint: threading.Thread | None = None
 
 
+def wait_for_checkpoint(timeout: float | None = None) -> threading.Thread | None:
+    """Wait for the latest background checkpoint (tests, benchmarks); returns its thread, if any."""
+    thread = _last_checkpoint
+    if thread is not None:
+        thread.join(timeout)
+    return thread
+
+
+def _checkpoint(path: str) -> None:
+    db = sqlite3.connect(path, timeout=20)
+    try:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as exc:  # the next automatic checkpoint copies what this one could not
+        logger.warning("background checkpoint of %s: %s", path, exc)
+    finally:
+        db.close()
+
+
 def refresh_statistics(*models, conn=None) -> list[str]:
     """Measure again (ANALYZE) each model's table whose SQLite statistics are missing or stale.
 
@@ -94,8 +112,8 @@ def refresh_statistics(*models, conn=None) -> list[str]:
     table filled by imports has none, and without them pages of the leads table read the wrong
     index (at 1M leads: campaign + status by next attempt 20 → 432 ms, sort by campaign 16 →
     1,334 ms). Stale means an index has none (a new one) or the row count stored with them is
-    under half or over twice today's, so a growing table is measured again each time it doubles (ANALYZE of 1M leads: 0.5 s); otherwise
-    this costs a count (15 ms at 1M). ``PRAGMA optimize`` would not do: SQLite 3.40 only looks at
+    under half or over twice today's, so a growing table is measured again each time it doubles
+    (ANALYZE of 1M leads: 0.5 s); otherwise this costs a count (15 ms at 1M). ``PRAGMA optimize`` would not do: SQLite 3.40 only looks at
     tables this connection has planned a query on with their statistics, which a small import
     never does. PostgreSQL's autovacuum analyses by itself. Returns the tables analysed; a table
     that does not exist (migrated backwards past it) is skipped.
@@ -146,21 +164,3 @@ def _statistics_fit(stat: str | None, rows: int) -> bool:
         return False
     then = int(stat.split()[0])
     return then / 2 <= rows <= then * 2
-
-
-def wait_for_checkpoint(timeout: float | None = None) -> threading.Thread | None:
-    """Wait for the latest background checkpoint (tests, benchmarks); returns its thread, if any."""
-    thread = _last_checkpoint
-    if thread is not None:
-        thread.join(timeout)
-    return thread
-
-
-def _checkpoint(path: str) -> None:
-    db = sqlite3.connect(path, timeout=20)
-    try:
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    except sqlite3.Error as exc:  # the next automatic checkpoint copies what this one could not
-        logger.warning("background checkpoint of %s: %s", path, exc)
-    finally:
-        db.close()

@@ -106,3 +106,16 @@ def admin_user(db) -> User:
 @pytest.fixture
 def outsider(db) -> User:
     return make_user("oscar")
+
+
+def set_sqlite_statistics(tables: dict[str, dict[str, str]]) -> None:
+    """Replace the ``sqlite_stat1`` rows of each table (index name → stat) and have the planner
+    read them again; ``{}`` leaves a table with no statistics."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table, rows in tables.items():
+            cursor.execute("DELETE FROM sqlite_stat1 WHERE tbl = %s", [table])
+            for index, stat in rows.items():
+                cursor.execute("INSERT INTO sqlite_stat1 VALUES (%s, %s, %s)", [table, index, stat])
+        cursor.execute("ANALYZE sqlite_schema")  # the planner reads sqlite_stat1 again

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from leadmgr.testing import make_campaign, make_lead
+from leadmgr.testing import make_campaign, make_lead, set_sqlite_statistics
 from leads import selectors
 from leads.models import Lead, Status
 
@@ -43,20 +43,11 @@ MILLION_LEADS = {
 }
 
 
-def set_statistics(tables: dict[str, dict[str, str]]) -> None:
-    with connection.cursor() as cursor:
-        for table, rows in tables.items():
-            cursor.execute("DELETE FROM sqlite_stat1 WHERE tbl = %s", [table])
-            for index, stat in rows.items():
-                cursor.execute("INSERT INTO sqlite_stat1 VALUES (%s, %s, %s)", [table, index, stat])
-        cursor.execute("ANALYZE sqlite_schema")  # the planner reads sqlite_stat1 again
-
-
 @pytest.fixture
 def campaign(db):
     campaign = make_campaign()
     make_lead(campaign)
-    set_statistics(MILLION_LEADS)
+    set_sqlite_statistics(MILLION_LEADS)
     return campaign
 
 
@@ -135,7 +126,7 @@ def test_an_imports_duplicate_check_probes_the_unique_phone_index(campaign, stat
     # the campaign's whole lead_campaign index instead when the leads table had no statistics, as
     # in the first import into a new database: each batch cost more as the campaign grew.
     if statistics == "none":
-        set_statistics({"leads_lead": {}})
+        set_sqlite_statistics({"leads_lead": {}})
     steps = plan(selectors.leads_by_phone(campaign.pk, ["+14155550100", "+14155550101"]))
     assert "(campaign_id=? AND phone=?)" in steps, steps
     assert "TEMP B-TREE" not in steps, steps

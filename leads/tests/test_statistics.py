@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from leadmgr.testing import make_lead
+from leadmgr.testing import make_lead, set_sqlite_statistics
 from leads import csvio
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's planner statistics")
@@ -32,20 +32,12 @@ def indexes(table: str) -> list[str]:
         return [name for (name,) in cursor.fetchall()]
 
 
-def set_stats(table: str, rows: dict[str, str]) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM sqlite_stat1 WHERE tbl = %s", [table])
-        for idx, stat in rows.items():
-            cursor.execute("INSERT INTO sqlite_stat1 VALUES (%s, %s, %s)", [table, idx, stat])
-
-
 def run(text: str) -> csvio.ImportResult:
     return csvio.import_leads(io.BytesIO(text.encode()))
 
 
 def test_an_import_gives_the_leads_and_campaigns_tables_statistics(campaign):
-    set_stats("leads_lead", {})
-    set_stats("campaigns_campaign", {})
+    set_sqlite_statistics({"leads_lead": {}, "campaigns_campaign": {}})
     assert run(f"phone,campaign,customer_name\n{P1},{campaign.name},Ada\n").created == 1
     leads = stats("leads_lead")
     assert leads.get("lead_queue", "").startswith("1 "), leads
@@ -58,7 +50,7 @@ def test_statistics_that_still_fit_are_left_as_they_are(campaign):
     # Measuring a million leads takes half a second: not after every small import.
     make_lead(campaign, phone=P2)
     fitting = dict.fromkeys(indexes("leads_lead"), "2 1")  # every index measured at 2 leads
-    set_stats("leads_lead", fitting)
+    set_sqlite_statistics({"leads_lead": fitting})
     assert run(f"phone,campaign,customer_name\n{P1},{campaign.name},Ada\n").created == 1
     assert stats("leads_lead") == fitting
 
@@ -66,13 +58,13 @@ def test_statistics_that_still_fit_are_left_as_they_are(campaign):
 def test_a_table_that_doubled_is_measured_again(campaign):
     make_lead(campaign, phone=P2)
     make_lead(campaign, phone="+14155550102")
-    set_stats("leads_lead", dict.fromkeys(indexes("leads_lead"), "1 1"))  # measured at 1 lead
+    set_sqlite_statistics({"leads_lead": dict.fromkeys(indexes("leads_lead"), "1 1")})  # measured at 1 lead
     assert run(f"phone,campaign,customer_name\n{P1},{campaign.name},Ada\n").created == 1
     assert stats("leads_lead")["lead_queue"].startswith("3 "), stats("leads_lead")
 
 
 def test_migrate_measures_a_table_filled_without_statistics_and_forgets_an_emptied_ones(campaign):
-    set_stats("leads_lead", {"lead_queue": "1000000 250000 50000 50000"})  # leads long gone
+    set_sqlite_statistics({"leads_lead": {"lead_queue": "1000000 250000 50000 50000"}})  # leads long gone
     call_command("migrate", verbosity=0)
     assert stats("leads_lead") == {}
     make_lead(campaign, phone=P1)
@@ -98,6 +90,6 @@ def test_a_table_migrated_away_is_skipped(campaign):
     from leads.models import Lead
 
     gone = SimpleNamespace(_meta=SimpleNamespace(db_table="leads_gone"))
-    set_stats("leads_lead", {})
+    set_sqlite_statistics({"leads_lead": {}})
     assert db.refresh_statistics(gone, Lead) == ["leads_lead"]
     assert db.refresh_statistics(gone) == []
