@@ -179,6 +179,8 @@ class RunnerDecision(models.Model):
         TZ_AMBIGUOUS = "tz_ambiguous", "Time zone ambiguous"
         PAUSED = "paused", "Campaign paused"
         CONCURRENCY_FULL = "concurrency_full", "Concurrency full"
+        # Deleted (or its contact removed) while its attempt was under way: the dial was skipped.
+        LEAD_GONE = "lead_gone", "Lead deleted mid-attempt"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runner_decisions")
     reason = models.CharField(max_length=24, choices=Reason)
@@ -207,3 +209,23 @@ class CallbackReceipt(models.Model):
 
     def __str__(self) -> str:
         return self.signature[:16]
+
+
+class RunnerHeartbeat(models.Model):
+    """One row per live ``run_campaigns`` worker: written at each pass and each heartbeat.
+
+    Removed when the worker exits cleanly; a row whose ``last_seen`` is old belongs to a worker that
+    died (``campaigns.selectors.live_runners`` counts only the recent ones).
+    """
+
+    worker_id = models.CharField(max_length=200, unique=True, help_text="host:pid of the worker.")
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    last_pass_at = models.DateTimeField(null=True, blank=True)
+    calls_held = models.PositiveIntegerField(default=0, help_text="Attempts under way in this worker.")
+
+    class Meta:
+        ordering = ["worker_id"]
+
+    def __str__(self) -> str:
+        return self.worker_id

@@ -21,12 +21,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -55,6 +58,17 @@ WINDOW_CHECKS_PER_CLAIM = 5_000
 PREVIEW_SAMPLE = 20_000
 
 DETAIL_NOT_RUNNING = "campaign no longer running"
+DETAIL_CONTACT_GONE = "the secondary contact was removed before it could be dialled"
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """The database connection itself failed (not one bad statement): the caller reconnects."""
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    try:
+        return connection.connection is None or not connection.is_usable()
+    except Exception:
+        return True
 
 
 def lease() -> dt.timedelta:
@@ -91,30 +105,96 @@ class _Next:
     attempt: int
     after: str | None = None
     last_outcome: str = ""
+    campaign_id: int | None = None
 
 
 class Runner:
     def __init__(self, provider: Provider | None = None, *, clock=timezone.now):
         self.provider = provider or get_provider()
         self.clock = clock
+        # The attempts this worker holds (lead id → attempt number): its heartbeat renews their
+        # leases, its own recovery leaves them alone, a shutdown releases what is left.
+        self._held: dict[int, int] = {}
+        self._held_lock = threading.Lock()
+        self.claiming = True  # False once asked to stop: no new claims
+        self._results_since_pass = 0
+
+    # --- what this worker holds --------------------------------------------------------------------
+
+    def held(self) -> dict[int, int]:
+        with self._held_lock:
+            return dict(self._held)
+
+    def hold(self, pairs: Iterable[tuple[int, int]]) -> None:
+        with self._held_lock:
+            self._held.update(pairs)
+
+    def forget(self, lead_ids: Iterable[int]) -> None:
+        with self._held_lock:
+            for pk in lead_ids:
+                self._held.pop(pk, None)
+
+    def keep_only(self, held: dict[int, int], live: set[int]) -> None:
+        """After a heartbeat: drop the attempts of ``held`` that are no longer under way."""
+        with self._held_lock:
+            for pk, attempt in held.items():
+                if pk not in live and self._held.get(pk) == attempt:
+                    del self._held[pk]
+
+    def release_held(self) -> list[int]:
+        """Give every attempt still held back to the queue (shutdown after the grace period)."""
+        released = lifecycle.release_attempts(self.held(), now=self.clock())
+        self.forget(released)
+        return released
+
+    @contextmanager
+    def unit(self, what: str) -> Iterator[None]:
+        """One unit of a pass: an error is logged with ``what`` and the pass goes on.
+
+        Each write inside is its own transaction, so a failed unit left nothing half-written. A
+        failure of the database connection itself propagates (the command counts them), and so does
+        any error inside a caller's transaction (the caller's owner must roll it back).
+        """
+        try:
+            yield
+        except Exception as exc:
+            if connection.in_atomic_block or is_connection_failure(exc):
+                raise
+            log.exception("runner: %s failed; rolled back, going on", what)
 
     # --- a pass over the campaigns ---------------------------------------------------------------
 
     def tick(self) -> TickReport:
+        started = time.monotonic()
         now = self.clock()
         report = TickReport()
-        textsearch.catch_up()  # housekeeping: leads added or changed by any path, into the search index
-        recovered = lifecycle.recover_lost(now)
-        report.recovered = len(recovered)
-        report.finished.update(recovered.values())
+        with self.unit("search index catch-up"):
+            textsearch.catch_up()  # housekeeping: leads added or changed by any path, into the index
+        with self.unit("lease recovery"):
+            recovered = lifecycle.recover_lost(now, exclude=self.held())
+            report.recovered = len(recovered)
+            report.finished.update(recovered.values())
         campaigns = Campaign.objects.filter(state__in=[Campaign.State.RUNNING, Campaign.State.PAUSED])
-        for campaign in campaigns.order_by("pk"):
-            if campaign.state == Campaign.State.PAUSED:
-                report.skipped[campaign.pk, Reason.PAUSED] += selectors.due_count(campaign, now)
-            else:
-                self._run_campaign(campaign, report)
-        self.collect(report)
-        services.decisions_record(counts=report.skipped, now=now)
+        for campaign in list(campaigns.order_by("pk")) if self.claiming else []:
+            with self.unit(f"campaign {campaign.pk} ({campaign.name})"):
+                if campaign.state == Campaign.State.PAUSED:
+                    report.skipped[campaign.pk, Reason.PAUSED] += selectors.due_count(campaign, now)
+                else:
+                    self._run_campaign(campaign, report)
+        with self.unit("collecting results"):
+            self.collect(report)
+        with self.unit("recording decisions"):
+            services.decisions_record(counts=report.skipped, now=now)
+        log.info(
+            "runner pass: claimed=%d dials=%d results=%d recovered=%d held=%d duration=%.3fs",
+            report.claimed,
+            report.dials,
+            report.results + self._results_since_pass,
+            report.recovered,
+            len(self._held),
+            time.monotonic() - started,
+        )
+        self._results_since_pass = 0
         return report
 
     def run_once(self, *, sleep=time.sleep) -> TickReport:
@@ -133,7 +213,10 @@ class Runner:
         """Sleep until the provider's next result is due (at most ``limit`` s), then collect."""
         next_due = getattr(self.provider, "next_due_in", lambda: None)()
         sleep(min(limit, next_due if next_due is not None else limit))
-        self.collect(report)
+        before = report.results
+        with self.unit("collecting results"):
+            self.collect(report)
+        self._results_since_pass += report.results - before
 
     def collect(self, report: TickReport) -> None:
         """Hand the provider's due results to the result handler (which may dial next numbers)."""
@@ -151,7 +234,8 @@ class Runner:
                     report.skipped[campaign.pk, Reason.CONCURRENCY_FULL] += due
                 return
             report.claimed += len(claims)
-            self._dial([_Next(c.lead_id, c.attempt) for c in claims], report)
+            self.hold((c.lead_id, c.attempt) for c in claims)
+            self._dial([_Next(c.lead_id, c.attempt, campaign_id=campaign.pk) for c in claims], report)
             if len(claims) < want:
                 return  # nothing more is callable now
 
@@ -211,7 +295,17 @@ class Runner:
         """Dial each lead's next number whose window is open, or end the attempt when none is left."""
         if not steps:
             return
+        try:
+            self._dial_steps(steps, report)
+        except Exception as exc:
+            # Not dialled: this worker lets go of them, so lease recovery ends them (never stuck).
+            self.forget(s.lead_id for s in steps)
+            exc.add_note(f"leads {sorted(s.lead_id for s in steps)[:50]}")
+            raise
+
+    def _dial_steps(self, steps: list[_Next], report: TickReport) -> None:
         now = self.clock()
+        campaign_of = {s.lead_id: s.campaign_id for s in steps}
         leads = {
             lead.pk: lead
             for lead in Lead.objects.filter(pk__in=[s.lead_id for s in steps], status=Status.PROCESSING)
@@ -234,7 +328,8 @@ class Runner:
         for step in steps:
             lead = leads.get(step.lead_id)
             if lead is None or lead.attempts != step.attempt:
-                continue  # ended or recovered meanwhile
+                self._gone(step, report)  # deleted, ended or recovered meanwhile
+                continue
             campaign = lead.campaign
             numbers = [(lead.phone, None)] + [(c.phone, c) for c in contacts.get(lead.pk, [])]
             index = (
@@ -286,12 +381,41 @@ class Runner:
                 }
             )
         with transaction.atomic():  # one commit for the batch's writes before the provider is asked
+            # Re-read under lock what was read above: a lead deleted (or ended) since is not dialled,
+            # and one still there cannot be deleted until its dial is recorded.
+            live = lifecycle.lock_attempts({c.lead_id: c.attempt_number for c in calls})
+            contact_ids = [c.contact_id for c in calls if c.contact_id and c.lead_id in live]
+            contacts_left = set(
+                SecondaryContact.objects.select_for_update()
+                .filter(pk__in=contact_ids)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            kept_calls, kept_requests = [], []
+            for call, request in zip(calls, requests, strict=True):
+                if call.lead_id not in live:
+                    self._gone(
+                        _Next(call.lead_id, call.attempt_number, campaign_id=campaign_of.get(call.lead_id)),
+                        report,
+                    )
+                elif call.contact_id and call.contact_id not in contacts_left:
+                    log.info("runner: lead %s: contact %s removed mid-attempt", call.lead_id, call.contact_id)
+                    ends.append(
+                        lifecycle.AttemptEnd(call.lead_id, call.attempt_number, False, DETAIL_CONTACT_GONE)
+                    )
+                else:
+                    kept_calls.append(call)
+                    kept_requests.append(request)
+            calls, requests = kept_calls, kept_requests
             if ends:
-                report.finished.update(lifecycle.finish_attempts(ends, now=now).values())
+                finals = lifecycle.finish_attempts(ends, now=now)
+                report.finished.update(finals.values())
             if calls:
                 CallAttempt.objects.bulk_create(calls)
             if continuing:
                 lifecycle.extend_lease(continuing, until=now + lease())
+        if ends:
+            self.forget(e.lead_id for e in ends)
         if not calls:
             return
         url = callback_url()
@@ -318,6 +442,13 @@ class Runner:
         if refused:
             self.handle_results(refused, report)
 
+    def _gone(self, step: _Next, report: TickReport) -> None:
+        """The lead was deleted, or its attempt ended elsewhere, before this dial: skip it."""
+        self.forget([step.lead_id])
+        log.info("runner: lead %s attempt %s gone before its dial; skipped", step.lead_id, step.attempt)
+        if step.campaign_id is not None and not Lead.objects.filter(pk=step.lead_id).exists():
+            report.skipped[step.campaign_id, Reason.LEAD_GONE] += 1
+
     # --- results: the one path for every provider -------------------------------------------------
 
     def handle_results(self, results: list[CallResult], report: TickReport | None = None) -> dict[int, str]:
@@ -335,9 +466,17 @@ class Runner:
             for result in results:
                 call = calls.get(result.call_id)
                 if call is None:
-                    verdicts[result.call_id] = "unknown"
+                    verdicts[result.call_id] = "unknown"  # its lead was deleted: the result is dropped
+                    log.info("runner: result for call %s dropped: the call is gone", result.call_id)
                 elif call.outcome:
                     verdicts[result.call_id] = "duplicate" if call.outcome == result.outcome else "conflict"
+                    if verdicts[result.call_id] == "conflict":
+                        late = f"Late result {result.outcome!r} after the call ended as {call.outcome!r}."
+                        log.info("runner: call %s: %s Ignored.", call.pk, late)
+                        if late not in call.detail:
+                            CallAttempt.objects.filter(pk=call.pk).update(
+                                detail=f"{call.detail} {late}".strip()
+                            )
                 else:
                     call.outcome = result.outcome
                     call.ended_at = max(result.ended_at or now, call.started_at)
@@ -356,6 +495,7 @@ class Runner:
                 if call.is_success
             ]
             report.finished.update(lifecycle.finish_attempts(ends, now=now).values())
+        self.forget(e.lead_id for e in ends)
         report.results += len(applied)
         self._dial(
             [_Next(c.lead_id, c.attempt_number, c.phone, c.outcome) for c in applied if not c.is_success],

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from .models import CallbackReceipt, RunnerDecision
+from .models import CallbackReceipt, RunnerDecision, RunnerHeartbeat
 
 
 def decisions_record(*, counts: Mapping[tuple[int, str], int], now: dt.datetime) -> None:
@@ -48,3 +48,30 @@ def callback_receipt_record(*, signature: str, now: dt.datetime, keep: dt.timede
     except IntegrityError:
         return False
     return True
+
+
+# --- runner heartbeats ------------------------------------------------------------------------------
+
+# Rows of workers not seen for this long are pruned (a worker killed without a clean exit).
+HEARTBEAT_KEEP = dt.timedelta(days=1)
+
+
+def heartbeat_beat(
+    *, worker_id: str, now: dt.datetime, calls_held: int, started_at: dt.datetime, passed: bool = False
+) -> None:
+    """A worker is alive (and, with ``passed``, has just finished a pass): upsert its row."""
+    fields = {"last_seen": now, "calls_held": calls_held}
+    if passed:
+        fields["last_pass_at"] = now
+    if RunnerHeartbeat.objects.filter(worker_id=worker_id).update(**fields):
+        return
+    RunnerHeartbeat.objects.filter(last_seen__lt=now - HEARTBEAT_KEEP).delete()
+    try:
+        with transaction.atomic():
+            RunnerHeartbeat.objects.create(worker_id=worker_id, started_at=started_at, **fields)
+    except IntegrityError:  # the other thread of the same worker wrote it first
+        RunnerHeartbeat.objects.filter(worker_id=worker_id).update(**fields)
+
+
+def heartbeat_remove(*, worker_id: str) -> None:
+    RunnerHeartbeat.objects.filter(worker_id=worker_id).delete()

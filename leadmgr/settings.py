@@ -205,6 +205,8 @@ LEADMGR_CALLBACK_MAX_AGE = env_int("LEADMGR_CALLBACK_MAX_AGE", 300)
 LEADMGR_RUNNER_LEASE = env_int("LEADMGR_RUNNER_LEASE", 900)
 # Seconds between two passes of `run_campaigns` over the running campaigns.
 LEADMGR_RUNNER_TICK = env_int("LEADMGR_RUNNER_TICK", 2)
+# On SIGTERM/Ctrl-C: seconds a worker waits for the calls it holds before releasing them to the queue.
+LEADMGR_RUNNER_GRACE = env_int("LEADMGR_RUNNER_GRACE", 30)
 # Simulated provider: outcome weights, the seed, and how much faster than real time calls run
 # (10: a 2-minute call ends after 12 s; 0: every result at once, as the tests use).
 LEADMGR_SIMULATED_MIX = env_str(

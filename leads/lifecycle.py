@@ -1,8 +1,9 @@
 """The status lifecycle: the only code that writes ``Lead.status``, and always with a history row.
 
 Automatic transitions belong to the campaign runner: one lead (``start_attempt``,
-``finish_attempt``) or a batch (``claim_due``, ``finish_attempts``, ``recover_lost``), plus two
-writes that keep the status (``defer_for_window``, ``extend_lease``); manual overrides to operators (``set_status`` for one lead, ``bulk_set_status``
+``finish_attempt``) or a batch (``claim_due``, ``finish_attempts``, ``recover_lost``,
+``release_attempts``), plus writes that keep the status (``defer_for_window``, ``extend_lease``,
+``renew_leases``); manual overrides to operators (``set_status`` for one lead, ``bulk_set_status``
 for a filtered set). A refused change raises ``TransitionError`` saying which change and why.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign
@@ -48,6 +49,21 @@ REASON_SUCCEEDED = "Call succeeded."
 REASON_FAILED = "Attempt {n} failed ({outcome}); next attempt at {at:%Y-%m-%d %H:%M} UTC."
 REASON_LIMIT = "Retry limit reached: {n} attempts made, the campaign allows {limit}."
 REASON_LOST = "The worker stopped during attempt {n}; the attempt is counted as failed."
+REASON_RELEASED = (
+    "The worker shut down during attempt {n} before its result; the lead is back in the queue and "
+    "the attempt is not counted."
+)
+
+# What an edit may not touch while a call attempt is under way (the runner is dialling those numbers).
+EDIT_LOCKED_WHILE_PROCESSING = {
+    "phone": "phone number",
+    "contacts": "secondary contacts",
+    "campaign": "campaign",
+}
+E_EDIT_UNDER_WAY = (
+    "A call attempt is under way: the {what} cannot be changed until it ends. "
+    "Try again once the lead has left Processing."
+)
 
 
 class TransitionError(Exception):
@@ -87,6 +103,30 @@ def manual_refusal(current: str, target: str) -> str | None:
     if current == target and target not in (Status.SCHEDULED, Status.RESCHEDULED):
         return E_ALREADY.format(label=label(target))
     return None
+
+
+def edit_refusal(current: str, changes: Iterable[str]) -> str | None:
+    """Why an edit that changes ``changes`` (``phone``, ``contacts``, ``campaign``) may not be saved
+    on a lead in status ``current``; None when allowed. Variables may change at any time.
+
+    Used by the lead form (``services.lead_update``) and the admin, each under the lead row's lock
+    (``lock_status``) so the runner cannot claim the lead between the check and the write.
+    """
+    if current != Status.PROCESSING:
+        return None
+    locked = [label for name, label in EDIT_LOCKED_WHILE_PROCESSING.items() if name in set(changes)]
+    if not locked:
+        return None
+    return E_EDIT_UNDER_WAY.format(what=" and ".join(locked))
+
+
+def lock_status(lead_id: int) -> str | None:
+    """The lead's status read under its row lock (held to the end of the caller's transaction).
+
+    None when the lead is gone. SQLite has no row locks: its IMMEDIATE transactions hold the
+    database's write lock instead, with the same effect.
+    """
+    return Lead.objects.select_for_update().filter(pk=lead_id).values_list("status", flat=True).first()
 
 
 def allowed_manual_targets(current: str) -> list[str]:
@@ -425,6 +465,7 @@ def finish_attempts(ends: Iterable[AttemptEnd], *, now: dt.datetime) -> dict[int
         pk: (attempts, campaign_id)
         for pk, attempts, campaign_id in Lead.objects.select_for_update()
         .filter(pk__in=[e.lead_id for e in ends], status=Status.PROCESSING)
+        .order_by("pk")  # one lock order for every locker of many leads: no deadlock between them
         .values_list("pk", "attempts", "campaign_id")
     }
     campaigns = Campaign.objects.in_bulk({campaign_id for _, campaign_id in rows.values()})
@@ -475,11 +516,117 @@ def extend_lease(lead_ids: Iterable[int], *, until: dt.datetime) -> int:
     return Lead.objects.filter(pk__in=list(lead_ids), status=Status.PROCESSING).update(lease_expires_at=until)
 
 
+def _attempts_q(held: Mapping[int, int]) -> Q:
+    """Leads (id → attempt number) still on that attempt, in Processing."""
+    by_attempt: dict[int, list[int]] = {}
+    for pk, attempt in held.items():
+        by_attempt.setdefault(attempt, []).append(pk)
+    q = Q()
+    for attempt, ids in by_attempt.items():
+        q |= Q(pk__in=ids, attempts=attempt)
+    return q & Q(status=Status.PROCESSING)
+
+
+def _chunks(held: Mapping[int, int], size: int = BULK_CHUNK) -> Iterable[dict[int, int]]:
+    items = sorted(held.items())
+    for start in range(0, len(items), size):
+        yield dict(items[start : start + size])
+
+
+@transaction.atomic
+def lock_attempts(held: Mapping[int, int]) -> set[int]:
+    """Of the leads (id → attempt number), those still Processing on that attempt, locked.
+
+    The runner calls this in the transaction that records its dials: a lead deleted, ended or
+    recovered since the runner read it is left out (and its dial skipped), and one still there
+    cannot be deleted until the dials are recorded.
+    """
+    live: set[int] = set()
+    for chunk in _chunks(held):
+        rows = Lead.objects.select_for_update(of=("self",)).filter(_attempts_q(chunk)).order_by("pk")
+        live.update(rows.values_list("pk", flat=True))
+    return live
+
+
+def renew_leases(held: Mapping[int, int], *, until: dt.datetime) -> set[int]:
+    """A live worker's heartbeat: push the lease of every attempt it holds to ``until``.
+
+    ``held`` maps lead id → attempt number; returns the leads still on that attempt in Processing
+    (the others ended, were deleted or were recovered: the worker holds them no longer). Rows another
+    transaction has locked are skipped on PostgreSQL (they are being ended or deleted; the next beat
+    renews those still held), so a beat never waits behind a claim or a delete.
+    """
+    live: set[int] = set()
+    for chunk in _chunks(held):
+        with transaction.atomic():
+            rows = _skip_locked(Lead.objects.filter(_attempts_q(chunk)).order_by("pk"))
+            ids = list(rows.values_list("pk", flat=True))
+            if ids:
+                Lead.objects.filter(pk__in=ids, status=Status.PROCESSING).update(lease_expires_at=until)
+        live.update(ids)
+        # Skipped (locked) rows are still held: keep them, the next beat tries again.
+        if connection.features.has_select_for_update_skip_locked:
+            live.update(
+                Lead.objects.filter(_attempts_q(chunk)).exclude(pk__in=ids).values_list("pk", flat=True)
+            )
+    return live
+
+
+DETAIL_RELEASED = "The worker shut down before this call's result; the call is counted as lost."
+
+
+@transaction.atomic
+def release_attempts(held: Mapping[int, int], *, now: dt.datetime) -> list[int]:
+    """A worker shutting down gives back the attempts it still holds (id → attempt number).
+
+    Each lead goes back to the queue as Rescheduled, due now, with the interrupted attempt not
+    counted (no result is known); its open call is closed as ``lost``. A late result for that call
+    changes nothing (``handle_results`` answers "conflict"). Returns the released lead ids.
+    """
+    released: list[int] = []
+    for chunk in _chunks(held):
+        rows = list(
+            Lead.objects.select_for_update()
+            .filter(_attempts_q(chunk))
+            .order_by("pk")
+            .values_list("pk", "attempts")
+        )
+        if not rows:
+            continue
+        ids = [pk for pk, _ in rows]
+        CallAttempt.objects.filter(lead_id__in=ids, outcome="").update(
+            outcome=CallAttempt.Outcome.LOST, ended_at=now, detail=DETAIL_RELEASED
+        )
+        Lead.objects.filter(pk__in=ids, status=Status.PROCESSING).update(
+            status=Status.RESCHEDULED,
+            attempts=F("attempts") - 1,
+            next_attempt_at=now,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        StatusChange.objects.bulk_create(
+            [
+                _history(
+                    pk,
+                    Status.PROCESSING,
+                    Status.RESCHEDULED,
+                    now,
+                    reason=REASON_RELEASED.format(n=attempts),
+                    automatic=True,
+                )
+                for pk, attempts in rows
+            ],
+            batch_size=BULK_CHUNK,
+        )
+        released.extend(ids)
+    return released
+
+
 DETAIL_LOST = "No result before the claim's lease ran out (the worker or the provider stopped)."
 
 
 @transaction.atomic
-def recover_lost(now: dt.datetime, *, limit: int = BULK_CHUNK) -> dict[int, str]:
+def recover_lost(now: dt.datetime, *, limit: int = BULK_CHUNK, exclude: Iterable[int] = ()) -> dict[int, str]:
     """Leads left in Processing past their lease go back through the failure path.
 
     The lost attempt is recorded as a call with outcome ``lost`` (the open call is closed, or one is
@@ -490,6 +637,9 @@ def recover_lost(now: dt.datetime, *, limit: int = BULK_CHUNK) -> dict[int, str]
     stale = Lead.objects.filter(
         Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True), status=Status.PROCESSING
     ).order_by("lease_expires_at")
+    exclude = list(exclude)
+    if exclude:  # the calling worker's own calls: it is alive, so they are not lost
+        stale = stale.exclude(pk__in=exclude)
     rows = list(_skip_locked(stale).values_list("pk", "attempts", "phone", "last_attempt_at")[:limit])
     if not rows:
         return {}

@@ -73,7 +73,7 @@ def main(n_leads: int, n_workers: int, rounds: int) -> dict:
         subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "run_campaigns"],
             cwd=ROOT,
-            env={**env, "LEADMGR_RUNNER_TICK": "1"},
+            env={**env, "LEADMGR_RUNNER_TICK": "1", "LOG_LEVEL": "WARNING"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
