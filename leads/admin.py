@@ -44,6 +44,10 @@ class SecondaryContactFormSet(BaseInlineFormSet):
 
     def clean(self) -> None:
         super().clean()
+        if self.instance.pk and any(form.has_changed() for form in self.forms):
+            refusal = lifecycle.edit_refusal(lifecycle.lock_status(self.instance.pk) or "", ["contacts"])
+            if refusal:
+                raise ValidationError(refusal)
         primary = getattr(self.instance, "_admin_primary", None) or self.instance.phone
         phones = []
         for form in self.forms:
@@ -126,6 +130,15 @@ class LeadAdminForm(PhoneFormMixin, forms.ModelForm):
         values = services.clean_variables(values)
         cleaned["variables"] = values
         moving = self.instance.pk and self.instance.campaign_id != campaign.pk
+        if self.instance.pk:
+            # Under the row lock (the admin saves in one transaction): the runner cannot claim the
+            # lead between this check and the save.
+            changes = {"campaign"} if moving else set()
+            if phone and phone != self.instance.phone:
+                changes.add("phone")
+            refusal = lifecycle.edit_refusal(lifecycle.lock_status(self.instance.pk) or "", changes)
+            if refusal:
+                self.add_error(None, refusal)
         if moving:
             check = lead_variables.check_move(values, campaign.assistant)
             if check.error:

@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection, connections, transaction
 
 from campaigns.models import Campaign
 from leadmgr import db
 
-from . import selectors, textsearch
+from . import lifecycle, selectors, textsearch
 from . import variables as lead_variables
 from .models import CallAttempt, Lead, SecondaryContact, StatusChange
 from .phones import InvalidPhone, normalize_phone
@@ -155,6 +155,14 @@ def lead_update(
     variable the new assistant does not use is a warning returned with the result.
     """
     primary, contact_phones, errors = validate_phones(phone, [c.phone for c in contacts], region)
+    # Under the row lock: the runner cannot claim the lead between this check and the write.
+    current = lifecycle.lock_status(lead.pk)
+    refusal = lifecycle.edit_refusal(
+        current or "",
+        _edited(lead, campaign=campaign, phone=primary, contacts=contacts, phones=contact_phones),
+    )
+    if refusal:
+        raise ValidationError({NON_FIELD_ERRORS: [refusal]})
     _check_unique_primary(campaign, primary, lead.pk, errors)
     values = clean_variables(variables)
     warnings: list[str] = []
@@ -175,6 +183,26 @@ def lead_update(
     _save_contacts(lead, contacts, contact_phones)
     textsearch.catch_up()
     return LeadSaveResult(lead, warnings)
+
+
+def _edited(
+    lead: Lead, *, campaign: Campaign, phone: str, contacts: Sequence[ContactInput], phones: list[str]
+) -> set[str]:
+    """Which of phone, campaign and contacts an edit changes (for ``lifecycle.edit_refusal``)."""
+    stored = Lead.objects.filter(pk=lead.pk).values_list("phone", "campaign_id").first()
+    changes: set[str] = set()
+    if stored is None or stored[0] != phone:
+        changes.add("phone")
+    if stored is None or stored[1] != campaign.pk:
+        changes.add("campaign")
+    before = [
+        (c.pk, c.phone, c.variables)
+        for c in SecondaryContact.objects.filter(lead_id=lead.pk).order_by("position", "id")
+    ]
+    after = [(c.id, p, clean_variables(c.variables)) for c, p in zip(contacts, phones, strict=True)]
+    if before != after:
+        changes.add("contacts")
+    return changes
 
 
 def refresh_statistics(using: str = "default") -> list[str]:

@@ -31,6 +31,7 @@ def main(n_leads: int, n_workers: int, rounds: int) -> dict:
     from django.db.models import Count
 
     from campaigns.models import Assistant, Campaign
+    from campaigns.tests import processes
     from leads import lifecycle
     from leads.models import CallAttempt, Lead, Status, StatusChange
 
@@ -71,7 +72,7 @@ def main(n_leads: int, n_workers: int, rounds: int) -> dict:
     # The workers run the real command for all rounds (its loop, one pass a second).
     workers = [
         subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "run_campaigns"],
+            processes.worker_command(),
             cwd=ROOT,
             env={**env, "LEADMGR_RUNNER_TICK": "1", "LOG_LEVEL": "WARNING"},
             stdout=subprocess.PIPE,
@@ -116,30 +117,9 @@ def main(n_leads: int, n_workers: int, rounds: int) -> dict:
     report["stderr"] = [err[-2000:] for _, err in outputs if err.strip()]
     # Each worker's summary line: how many leads it claimed over all rounds.
     report["claimed_per_worker"] = [int(out.split("Claimed ")[1].split()[0]) for out, _ in outputs]
-    # Never two calls to one lead at once: each lead's calls, in order, end before the next starts,
-    # and its history alternates claim → end.
-    overlaps = 0
-    last: tuple[int, dt.datetime] | None = None
-    for lead_id, started_at, ended_at in (
-        CallAttempt.objects.order_by("lead_id", "started_at", "id")
-        .values_list("lead_id", "started_at", "ended_at")
-        .iterator(chunk_size=5000)
-    ):
-        if ended_at is None or (last and last[0] == lead_id and started_at < last[1]):
-            overlaps += 1
-        last = (lead_id, ended_at)
-    double_claims = 0
-    previous: tuple[int, str] | None = None
-    for lead_id, to_status in (
-        StatusChange.objects.order_by("lead_id", "at", "id")
-        .values_list("lead_id", "to_status")
-        .iterator(chunk_size=5000)
-    ):
-        if previous and previous[0] == lead_id and previous[1] == to_status == Status.PROCESSING:
-            double_claims += 1
-        previous = (lead_id, to_status)
-    report["overlapping_calls"] = overlaps
-    report["consecutive_claims"] = double_claims
+    # Never two calls to one lead at once; its history alternates claim → end.
+    report["overlapping_calls"] = processes.overlaps()
+    report["consecutive_claims"] = processes.double_claims()
     report["leads"] = Lead.objects.count()
     return report
 

@@ -1,42 +1,19 @@
 """Several worker processes of the real command over many due leads: each lead called once per attempt.
 
-These tests run against databases of their own (not the test database): the PostgreSQL database
-below, created and migrated here when missing, and a fresh SQLite file. They run in both CI passes.
+These tests run against databases of their own (not the test database): a PostgreSQL database named
+after the configured one (``processes.pg_database_name``), created and migrated here when missing,
+and a fresh SQLite file. They run in both CI passes.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-import psycopg
-
-ROOT = Path(__file__).resolve().parents[2]
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
-PG_DATABASE = "leadmgr_runner_conc"
+from .processes import database_url, run_job
 
 
-def ensure_pg_database() -> str:
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone():
-            conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
-    return f"{PG_SERVER}/{PG_DATABASE}"
-
-
-def run_job(database_url: str, leads: int, workers: int, rounds: int) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "campaigns.tests.concurrency_job", str(leads), str(workers), str(rounds)],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def run_concurrency(url: str, leads: int, workers: int, rounds: int) -> dict:
+    return run_job(url, "campaigns.tests.concurrency_job", leads, workers, rounds)
 
 
 def assert_each_lead_called_once_per_attempt(
@@ -63,11 +40,11 @@ def assert_each_lead_called_once_per_attempt(
 
 
 def test_four_workers_over_ten_thousand_leads_ten_times_on_postgresql():
-    report = run_job(ensure_pg_database(), leads=10_000, workers=4, rounds=10)
+    report = run_concurrency(database_url("postgresql", None), leads=10_000, workers=4, rounds=10)
     assert_each_lead_called_once_per_attempt(report, leads=10_000, workers=4, rounds=10)
 
 
 def test_several_workers_on_sqlite_call_each_lead_once_per_attempt(tmp_path):
-    report = run_job(f"sqlite:///{tmp_path / 'runner.sqlite3'}", leads=1_000, workers=3, rounds=2)
+    report = run_concurrency(database_url("sqlite", tmp_path), leads=1_000, workers=3, rounds=2)
     # A small queue: one worker may drain it before another starts, so only the sum is checked.
     assert_each_lead_called_once_per_attempt(report, leads=1_000, workers=3, rounds=2, all_claimed=False)
