@@ -76,11 +76,14 @@ def start_worker(**env) -> subprocess.Popen:
     )
 
 
-def wait_for(condition, timeout: float = 60) -> float:
+def wait_for(condition, timeout: float = 60, *, workers: tuple[subprocess.Popen, ...] = ()) -> float:
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout:
             raise RuntimeError("timed out")
+        for worker in workers:
+            if worker.poll() is not None:
+                raise RuntimeError(f"a worker stopped: {worker.communicate()[1][-3000:]}")
         time.sleep(0.05)
     return time.monotonic() - started
 
@@ -164,13 +167,19 @@ def long_calls(lease: int) -> dict:
         "LEADMGR_SIMULATED_MIX": "no_answer:1",
         "LEADMGR_RUNNER_TICK": "1",
         "LEADMGR_RUNNER_LEASE": str(lease),
+        "LEADMGR_PROVIDER_TIMEOUT": "1",  # the lease must outlast it (system check)
     }
     report: dict = {}
     add_leads(campaign, 20, 0)
     worker = start_worker(**env)
     try:
         report["first_seconds"] = round(
-            wait_for(lambda: not Lead.objects.filter(status__in=["created", "processing"]).exists(), 90), 2
+            wait_for(
+                lambda: not Lead.objects.filter(status__in=["created", "processing"]).exists(),
+                90,
+                workers=(worker,),
+            ),
+            2,
         )
     finally:
         report["first_worker"] = stop(worker)
@@ -185,13 +194,15 @@ def long_calls(lease: int) -> dict:
     add_leads(campaign, 20, 1000)
     victim = start_worker(**env)
     try:
-        wait_for(lambda: Lead.objects.filter(status=Status.PROCESSING).count() == 20, 60)
+        wait_for(lambda: Lead.objects.filter(status=Status.PROCESSING).count() == 20, 60, workers=(victim,))
         victim.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         victim.communicate(timeout=30)
         rescuer = start_worker(**env)
         try:
-            wait_for(lambda: not Lead.objects.filter(status=Status.PROCESSING).exists(), 90)
+            wait_for(
+                lambda: not Lead.objects.filter(status=Status.PROCESSING).exists(), 90, workers=(rescuer,)
+            )
             report["recovered_after_seconds"] = round(time.monotonic() - killed, 2)
         finally:
             report["rescuer"] = stop(rescuer)
