@@ -33,7 +33,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from leadmgr.db import update_rows
+from leadmgr.db import storable_text, update_rows
 from leads import lifecycle, selectors, textsearch
 from leads import variables as lead_variables
 from leads.models import CallAttempt, Lead, SecondaryContact, Status
@@ -512,6 +512,7 @@ E_MALFORMED = (
     f"{', '.join(OUTCOMES)}, and optional provider_ref and detail strings."
 )
 E_UNKNOWN_CALL = "No call {call_id} exists."
+MAX_CALL_ID = 2**63 - 1  # ids are positive 64-bit integers
 E_CONFLICT = "Call {call_id} already ended with another outcome; this result is ignored."
 
 
@@ -519,17 +520,18 @@ def _parse_result(body: bytes) -> tuple[CallResult | None, int | None]:
     """The result in a callback body; (None, call_id or None) when malformed."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
         return None, None
     if not isinstance(data, dict):
         return None, None
     call_id = data.get("call_id")
-    if not isinstance(call_id, int) or isinstance(call_id, bool):
-        return None, None
+    if not isinstance(call_id, int) or isinstance(call_id, bool) or not 1 <= call_id <= MAX_CALL_ID:
+        return None, None  # no call has that id (and the database cannot even be asked)
     outcome, ref, detail = data.get("outcome"), data.get("provider_ref", ""), data.get("detail", "")
     if outcome not in OUTCOMES or not isinstance(ref, str) or not isinstance(detail, str):
         return None, call_id
-    return CallResult(call_id, outcome, ref, detail=detail), call_id
+    # The provider's texts are kept as sent, but for what no database stores (NUL, lone surrogates).
+    return CallResult(call_id, outcome, storable_text(ref), detail=storable_text(detail)), call_id
 
 
 def accept_callback(

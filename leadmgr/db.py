@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -13,6 +14,15 @@ from django.db import connection
 logger = logging.getLogger(__name__)
 
 UPDATE_CHUNK = 500
+
+# What no database here stores in a text column: NUL (PostgreSQL refuses it) and lone surrogates
+# (not encodable as UTF-8, which both drivers send). JSON escapes (\u0000, \ud800) let them in.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` with the characters no database stores replaced by U+FFFD (the replacement mark)."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def update_rows(model, fields: Sequence[str], rows: Sequence[tuple]) -> int:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django_tables2.paginators import LazyPaginator
 from django_tables2.rows import BoundRows
+
+# The largest LIMIT or OFFSET SQLite and PostgreSQL take (a signed 64-bit integer): a page number
+# from the URL whose rows would start past it cannot hold a row.
+MAX_SQL_INT = 2**63 - 1
 
 
 class CappedCountPaginator(Paginator):
@@ -75,7 +79,9 @@ class DeferredJoinLazyPaginator(LazyPaginator):
     count, the campaign), so sorting ids first pays (at 1M, campaign + statuses by next attempt
     179 → 91 ms, by attempts 710 → 152 ms).
 
-    ``per_page`` comes from the URL, so it is kept between 1 and ``max_per_page``.
+    ``per_page`` comes from the URL, so it is kept between 1 and ``max_per_page``; so does the page
+    number: one past the end (a bookmark after a delete, or any number at all) serves the last page
+    and notes the number asked for in ``past_end``, for the view to say so.
     """
 
     max_per_page = 200
@@ -84,7 +90,29 @@ class DeferredJoinLazyPaginator(LazyPaginator):
     def __init__(self, object_list, per_page, **kwargs):
         per_page = max(1, min(int(per_page), self.max_per_page))
         queryset = _queryset_of(object_list)
+        self._all_rows = object_list
+        self.past_end: int | None = None
         if queryset is not None:
             every_page = connections[queryset.db].vendor == "postgresql"
             object_list = _DeferredJoinSlicer(object_list, 0 if every_page else self.deep_offset)
         super().__init__(object_list, per_page, **kwargs)
+
+    def page(self, number):
+        number = self.validate_number(number or 1)
+        if (number - 1) * self.per_page + self.per_page + self.orphans + 1 > MAX_SQL_INT:
+            return self._last_page(number)
+        try:
+            return super().page(number)
+        except EmptyPage:
+            return self._last_page(number)
+
+    def _last_page(self, asked: int):
+        """The last page, for a page number past the end: counts the rows before ``asked``'s start
+        (at most), so the cost is that of reading the page asked for."""
+        start = min((asked - 1) * self.per_page, MAX_SQL_INT)
+        queryset = _queryset_of(self._all_rows)
+        rows = self._all_rows
+        n = queryset.order_by()[:start].count() if queryset is not None else min(len(rows), start)
+        last = max(1, -(-max(1, n - self.orphans) // self.per_page))  # as Paginator.num_pages
+        self.past_end = asked
+        return super().page(last)

@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -1034,8 +1034,12 @@ def plan_export(
         ]
     else:
         core = list(CORE_COLUMNS)
-        sql, params = leads.order_by().values("variables").query.sql_with_params()
-        found = set(_scalar_rows(*_keys_sql(sql, params)))
+        try:
+            sql, params = leads.order_by().values("variables").query.sql_with_params()
+        except EmptyResultSet:  # a filter that can match nothing
+            found = set()
+        else:
+            found = set(_scalar_rows(*_keys_sql(sql, params)))
         ordered = [n for n in _assistant_order() if n in found]
         variables = ordered + sorted(found - set(ordered))
     plan = ExportPlan(core=core, variables=variables)
@@ -1044,8 +1048,12 @@ def plan_export(
         if leads.query.where:  # unfiltered: skip an IN (every lead id) the database would build
             contacts = contacts.filter(lead__in=leads.order_by().values("pk"))
         counts = contacts.order_by().values("lead_id").annotate(n=Count("id")).values("n")
-        sql, params = counts.query.sql_with_params()
-        plan.contacts = (_scalar_rows(f"SELECT MAX(n) FROM ({sql}) t", params) or [0])[0] or 0
+        try:
+            sql, params = counts.query.sql_with_params()
+        except EmptyResultSet:
+            plan.contacts = 0
+        else:
+            plan.contacts = (_scalar_rows(f"SELECT MAX(n) FROM ({sql}) t", params) or [0])[0] or 0
         if plan.contacts:
             sql, params = contacts.order_by().values("variables").query.sql_with_params()
             plan.contact_variables = sorted(set(_scalar_rows(*_keys_sql(sql, params))))
@@ -1122,7 +1130,10 @@ def export_csv(
     else:
         times = ("next_attempt_at", "attempts", "created_at", "updated_at")
     qs = leads.order_by("pk").values_list("pk", "phone", "campaign_id", "status", *times, "variables")
-    sql, params = qs.query.sql_with_params()
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing (``.none()``): the header alone
+        return
     core = plan.core
     variables = plan.variables
     n_contacts = plan.contacts

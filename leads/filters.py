@@ -9,7 +9,7 @@ from __future__ import annotations
 import django_filters
 from django import forms
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, variable_name_validator
 
 from . import selectors
 from .models import Lead, Status
@@ -28,8 +28,11 @@ class LeadFilter(django_filters.FilterSet):
         label="Created from", widget=forms.DateInput(attrs={"type": "date"})
     )
     created_to = django_filters.DateFilter(label="Created to", widget=forms.DateInput(attrs={"type": "date"}))
+    # A name no variable can have is a mistake to show, not a filter that quietly matches nothing.
     var = django_filters.CharFilter(
-        label="Variable", widget=forms.TextInput(attrs={"placeholder": "e.g. company"})
+        label="Variable",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. company"}),
+        validators=[variable_name_validator],
     )
     value = django_filters.CharFilter(
         label="Value", widget=forms.TextInput(attrs={"placeholder": "contains…"})

@@ -322,6 +322,6 @@ class StatusForm(forms.Form):
 def parse_prefilled(raw: str | None) -> dict[str, str]:
     try:
         value = json.loads(raw or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse: ignored
         return {}
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

@@ -19,9 +19,55 @@ from campaigns.models import VARIABLE_NAME_RE, Campaign
 from . import textsearch
 from .models import Lead, SecondaryContact, Status
 
+# Ids are positive 64-bit integers on every database; anything else names no row.
+MAX_ID = 2**63 - 1
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+def parse_id(value: object) -> int | None:
+    """``value`` as a row id: ASCII digits for a number in 1..2**63-1, else None (selects nothing).
+
+    ``str.isdigit`` also accepts other scripts' digits ("٣", which ``int`` reads as 3) and
+    superscripts ("²", which it cannot read at all); a larger number overflows the database.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, str) and 0 < len(value) <= 19 and value.isascii() and value.isdigit():
+        n = int(value)
+    else:
+        return None
+    return n if 1 <= n <= MAX_ID else None
+
+
+def _day_start(day: dt.date) -> dt.datetime | None:
+    """Midnight starting ``day`` in the site's zone, or None when that instant is outside the
+    datetimes the database is given (in UTC: before 0001-01-01 or after 9999-12-31), which is
+    the case only at the calendar's ends."""
+    start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    try:
+        start.astimezone(dt.UTC)
+    except OverflowError:
+        return None
+    return start
+
+
+def created_range_q(created_from: dt.date | None, created_to: dt.date | None) -> Q:
+    """Leads created on the days from ``created_from`` to ``created_to`` (inclusive, site zone).
+
+    A bound at the calendar's end bounds nothing: no lead was created before 0001-01-01 or after
+    9999-12-31, and those days' limits cannot be written as datetimes in every zone.
+    """
+    q = Q()
+    if created_from:
+        start = _day_start(created_from)
+        if start is not None:
+            q &= Q(created_at__gte=start)
+    if created_to and created_to < dt.date.max:
+        end = _day_start(created_to + dt.timedelta(days=1))
+        if end is not None:
+            q &= Q(created_at__lt=end)
+    return q
 
 
 def variables_contain_q(text: str) -> Q:
@@ -74,16 +120,17 @@ def filter_leads(
         if isinstance(campaign, Campaign):
             leads = leads.filter(campaign=campaign)
         elif isinstance(campaign, int) or str(campaign).isdigit():
-            leads = leads.filter(campaign_id=int(campaign))
+            campaign_id = parse_id(campaign)
+            if campaign_id is None:
+                return leads.none()
+            leads = leads.filter(campaign_id=campaign_id)
         else:
             leads = leads.filter(campaign__name=campaign)
     statuses = [s for s in (statuses or []) if s]
     if statuses:
         leads = leads.filter(status__in=statuses)
-    if created_from:
-        leads = leads.filter(created_at__gte=_day_start(created_from))
-    if created_to:
-        leads = leads.filter(created_at__lt=_day_start(created_to + dt.timedelta(days=1)))
+    if created_from or created_to:
+        leads = leads.filter(created_range_q(created_from, created_to))
     if variable_key and not VARIABLE_NAME_RE.match(variable_key):
         return leads.none()  # not a name any variable can have
     if variable_key:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import unquote, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -16,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, Func, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import Resolver404, resolve
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_filters.views import FilterView
@@ -34,6 +36,7 @@ from .tables import LeadTable
 log = logging.getLogger(__name__)
 
 MATCH_COUNT_CAP = 100_000
+TABLE_URL = "/leads/"
 E_NOTHING_SELECTED = "Check some leads, or choose all leads matching the filter, first."
 E_BAD_FILTER = "The filter is not valid: fix it in the table first."
 M_DELETED = "Deleted {leads} lead(s) and {contacts} secondary contact(s)."
@@ -41,13 +44,31 @@ M_STATUS_CHANGED = "{changed} lead(s) set to {label}."
 M_STATUS_REFUSED = "{n} lead(s) left unchanged: {reason}"
 M_SAVED = "Lead {phone} saved."
 M_STATUS_SET = "{phone} is now {label}."
+M_PAST_END = "There is no page {asked}: showing the last page, {last}."
 
 
 def _next_url(request: HttpRequest, default: str) -> str:
+    """Where to go back to: ``next`` when it is a path on this site, else the leads table
+    (``default`` when no ``next`` was given)."""
     url = request.POST.get("next") or request.GET.get("next")
-    if url and url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
-        return url
-    return default
+    if not url:
+        return default
+    return url if _is_site_path(url) else TABLE_URL
+
+
+def _is_site_path(url: str) -> bool:
+    """A path of one of this site's pages (with a query, perhaps): never another host, a scheme,
+    or an address no page answers."""
+    if not url.startswith("/") or not url_has_allowed_host_and_scheme(url, allowed_hosts=set()):
+        return False
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return False
+    try:
+        resolve(unquote(parts.path))
+    except Resolver404:
+        return False
+    return True
 
 
 def _lead_for_user(request: HttpRequest, pk: int, perm: str | None = None) -> Lead:
@@ -92,6 +113,10 @@ class LeadListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["filter_query"] = _filter_query(self.request)
+        page = getattr(context.get("table"), "page", None)
+        asked = getattr(getattr(page, "paginator", None), "past_end", None)
+        if asked is not None:
+            messages.info(self.request, M_PAST_END.format(asked=asked, last=page.number))
         return context
 
 
@@ -115,7 +140,7 @@ def _selection(request: HttpRequest) -> tuple[QuerySet[Lead], str | None]:
     leads = filterset.qs
     if request.GET.get("all") == "1":
         return leads, None
-    ids = [pk for pk in request.GET.getlist("pk") if pk.isdigit()]
+    ids = [pk for pk in map(selectors.parse_id, request.GET.getlist("pk")) if pk is not None]
     if not ids:
         return Lead.objects.none(), E_NOTHING_SELECTED
     return leads.filter(pk__in=ids), None
@@ -237,19 +262,20 @@ def lead_form_variables(request: HttpRequest) -> HttpResponse:
     """htmx: the variables section for the chosen campaign, pre-filled, with the move check."""
     if not (request.user.has_perm("leads.add_lead") or request.user.has_perm("leads.change_lead")):
         raise PermissionDenied
-    campaign_id = request.GET.get("campaign", "")
+    campaign_id = selectors.parse_id(request.GET.get("campaign", ""))
     campaign = (
         Campaign.objects.select_related("assistant")
         .prefetch_related("assistant__variables")
         .filter(pk=campaign_id)
         .first()
-        if campaign_id.isdigit()
+        if campaign_id is not None
         else None
     )
     current = raw_values(request.GET, "vars")
     lead = None
-    if request.GET.get("lead", "").isdigit():
-        lead = selectors.leads_for_user(request.user).filter(pk=request.GET["lead"]).first()
+    lead_id = selectors.parse_id(request.GET.get("lead", ""))
+    if lead_id is not None:
+        lead = selectors.leads_for_user(request.user).filter(pk=lead_id).first()
     context: dict = {"campaign": campaign, "required_names": set()}
     rows = [{"name": k, "value": v} for k, v in current.items()]
     if campaign is not None:

@@ -66,7 +66,7 @@ class HttpProvider:
             return Placement(request.call_id, False, detail=E_UNREACHABLE.format(error=reason))
         try:
             answer = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
             answer = None
         ref = answer.get("provider_ref", "") if isinstance(answer, dict) else None
         if not isinstance(ref, str):

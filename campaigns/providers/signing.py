@@ -44,7 +44,9 @@ def verify(
         stamp = int(timestamp)
     except ValueError:
         raise SignatureError(E_BAD_TIMESTAMP) from None
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a header may carry.
+    given = signature.encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(sign(secret, timestamp, body).encode("utf-8", "surrogateescape"), given):
         raise SignatureError(E_BAD_SIGNATURE)
-    if abs(now - stamp) > max_age:
+    if abs(int(now) - stamp) > max_age:  # whole numbers: a huge stamp does not fit in a float
         raise SignatureError(E_STALE.format(max_age=max_age))

@@ -303,3 +303,53 @@ def test_a_result_that_names_no_call_is_refused_and_changes_nothing(waiting, cli
 
 def test_the_callback_accepts_only_post(client, db):
     assert client.get(CALLBACK).status_code == 405
+
+
+# --- extreme callbacks (issue 11): 400 or recorded, never 500 --------------------------------------
+
+
+@pytest.fixture
+def lenient_client(client):
+    client.raise_request_exception = False  # a 500 is an answer to assert on
+    return client
+
+
+@pytest.mark.parametrize("call_id", [2**63, 2**64, 10**100, 0, -1, -(2**63) - 1])
+def test_a_call_id_outside_the_database_range_is_malformed(waiting, lenient_client, call_id):
+    response = post_result(lenient_client, {"call_id": call_id, "outcome": "completed"})
+    assert (response.status_code, response.json()) == (400, {"error": E_MALFORMED})
+    assert Lead.objects.get(pk=waiting.pk).status == Status.PROCESSING
+
+
+@pytest.mark.parametrize("body", [b"[" * 10_000, b'{"call_id": 1, "detail": ' + b"[" * 10_000, b"{" * 10_000])
+def test_a_deeply_nested_body_is_malformed(waiting, lenient_client, body):
+    response = post_result(lenient_client, body)
+    assert (response.status_code, response.json()) == (400, {"error": E_MALFORMED})
+    assert Lead.objects.get(pk=waiting.pk).status == Status.PROCESSING
+
+
+@pytest.mark.parametrize("field", ["detail", "provider_ref"])
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"])
+def test_nul_and_lone_surrogates_in_the_texts_are_replaced_and_the_result_recorded(
+    waiting, lenient_client, field, bad
+):
+    call = open_call(waiting)
+    result = {"call_id": call.pk, "outcome": "completed", field: f"a{bad}b"}
+    response = post_result(lenient_client, json.dumps(result).encode())
+    assert (response.status_code, response.json()) == (200, {"status": "applied"})
+    call.refresh_from_db()
+    assert getattr(call, field) == "a\ufffdb"
+    assert Lead.objects.get(pk=waiting.pk).status == Status.COMPLETED
+
+
+def test_a_signature_with_non_ascii_characters_is_refused(waiting, lenient_client):
+    body = json.dumps({"call_id": open_call(waiting).pk, "outcome": "completed"}).encode()
+    response = post_result(lenient_client, body, signature="sha256=\u00e9\u00e9")
+    assert (response.status_code, response.json()) == (401, {"error": signing.E_BAD_SIGNATURE})
+
+
+def test_a_huge_signed_timestamp_is_stale_not_an_error(waiting, lenient_client):
+    body = json.dumps({"call_id": open_call(waiting).pk, "outcome": "completed"}).encode()
+    response = post_result(lenient_client, body, timestamp=10**400)
+    assert response.status_code == 401
+    assert Lead.objects.get(pk=waiting.pk).status == Status.PROCESSING

@@ -4,13 +4,14 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.models import Campaign
+from campaigns.models import E_VARIABLE_NAME, VARIABLE_NAME_RE, Campaign
 from leads import csvio, selectors
 from leads.models import Status
 
 E_NO_SUCH_CAMPAIGN = "Campaign {name!r} does not exist."
 E_BAD_STATUS = "{value!r} is not a status: use one of {choices}."
 E_BAD_DATE = "{option} takes a date as YYYY-MM-DD; got {value!r}."
+E_BAD_VAR_KEY = "--var-key {value!r} is not a variable name. " + E_VARIABLE_NAME
 
 
 def _date(option: str, value: str | None) -> dt.date | None:
@@ -49,12 +50,15 @@ class Command(BaseCommand):
         for status in statuses:
             if status not in Status.values:
                 raise CommandError(E_BAD_STATUS.format(value=status, choices=", ".join(Status.values)))
+        var_key = options["var_key"]
+        if var_key and not VARIABLE_NAME_RE.fullmatch(var_key):
+            raise CommandError(E_BAD_VAR_KEY.format(value=var_key))
         leads = selectors.lead_list(
             campaign=campaign,
             statuses=statuses,
             created_from=_date("--created-from", options["created_from"]),
             created_to=_date("--created-to", options["created_to"]),
-            variable_key=options["var_key"],
+            variable_key=var_key,
             variable_value=options["var_value"],
             search=options["search"],
         )
