@@ -94,8 +94,7 @@ def _preview_of_job(request, job: CsvJob, record: dict):
     summary = job.result
     counts = summary["counts"]
     result = SimpleNamespace(
-        **counts,
-        rejected=counts["rejected"] > 0,
+        **{**counts, "rejected": counts["rejected"] > 0},
         rejected_count=counts["rejected"],
         preview=summary["preview"],
     )
@@ -179,8 +178,12 @@ def import_confirm(request, token: str):
     record = _pending(request, token)
     if record is None:
         return _upload_page(request, ImportForm(), status=404, error=E_UPLOAD_GONE)
-    if "counts" not in record:  # its background preview has not finished
-        return redirect("leads:import-job", record["job"])
+    if "counts" not in record:  # previewed by a background job: its counts, once it finished
+        preview = CsvJob.objects.filter(pk=record["job"], user=request.user, state=CsvJob.State.DONE).first()
+        if preview is None:
+            return redirect("leads:import-job", record["job"])
+        record["counts"] = preview.result["counts"]
+        request.session.modified = True
     try:
         job = jobs.claim_import(user=request.user, token=token, record=record)
     except IntegrityError:  # another request claimed it in the meantime

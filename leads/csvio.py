@@ -1040,7 +1040,7 @@ def _variable_keys_batched(
     found: set[str] = set()
     last, read = 0, 0
     while True:
-        window = leads.filter(pk__gt=last).order_by("pk").values("pk", "variables")[:batch_size]
+        window = leads.filter(pk__gt=last).order_by("pk").values("id", "variables")[:batch_size]
         sql, params = window.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*), MAX(t.id) FROM ({sql}) t", params)
