@@ -267,8 +267,9 @@ def execute(job: CsvJob) -> CsvJob:
             _fail(job, E_CONFLICT)
         except FileNotFoundError:
             _fail(job, E_UPLOAD_GONE)
-    with contextlib.suppress(FileNotFoundError):
-        _job_file(job, "progress").unlink()
+    # The job has its final state: a reader that finds no lock file finds no "running" row either.
+    for suffix in ("progress", "lock"):
+        _job_file(job, suffix).unlink(missing_ok=True)
     job.refresh_from_db()
     return job
 
