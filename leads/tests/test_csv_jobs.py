@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -322,3 +323,57 @@ def test_a_big_every_column_export_finds_its_columns_in_a_job_first(client, staf
     header = body.splitlines()[0].split(",")
     assert {"customer_name", "extra_0", "extra_1", "extra_2"} <= set(header)
     assert len(body.splitlines()) == 4
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_an_integrity_error_from_another_writer_answers_409_with_a_message(staff, campaign):
+    """Another writer inserts one of the file's phones after the preview and commits while this
+    import waits on it: the import's insert fails (IntegrityError) and the answer is a 409."""
+    from django.db import connections, transaction
+
+    c = Client()
+    c.force_login(staff)
+    upload(c, f"phone,customer_name\n{P1},Sarah\n{P2},John\n", campaign=campaign.pk)
+    token = token_of(c)
+    inserted, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:
+        try:
+            with transaction.atomic():
+                make_lead(campaign, phone=P2)
+                inserted.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    assert inserted.wait(timeout=30)
+    answer: list = []
+
+    def confirm() -> None:
+        try:
+            answer.append(c.post(f"/leads/import/{token}/confirm/"))
+        finally:
+            connection.close()
+
+    confirming = threading.Thread(target=confirm)
+    confirming.start()
+    # Wait until the import's insert waits for the other writer's row, then let that one commit.
+    deadline = time.monotonic() + 60
+    with connections["default"].cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.05)
+    release.set()
+    writer.join(timeout=60)
+    confirming.join(timeout=60)
+    [response] = answer
+    assert response.status_code == 409
+    assert jobs.E_CONFLICT in response.content.decode()
+    assert list(Lead.objects.values_list("phone", flat=True)) == [P2]  # the other writer's only
