@@ -187,7 +187,10 @@ def import_confirm(request, token: str):
     try:
         job = jobs.claim_import(user=request.user, token=token, record=record)
     except IntegrityError:  # another request claimed it in the meantime
-        return _already(request, jobs.import_of(request.user, token))
+        other = jobs.import_of(request.user, token)
+        if other is None:  # ... and has failed since: nothing written, confirm again
+            return _upload_page(request, ImportForm(), status=409, error=jobs.E_CONFLICT)
+        return _already(request, other)
     if jobs.is_background(record["path"]):
         jobs.enqueue(job)
         return redirect("leads:import-job", job.pk)
