@@ -40,14 +40,18 @@ migrate: install
 # RUNNER=0 serves without the campaign runner (by default a worker runs beside the server, with the
 # simulated provider, so the running demo campaign visibly moves its leads).
 RUNNER ?= 1
+# The background-job worker (big CSV previews and imports, the export's column scan) always runs
+# beside the server, and stops with it.
 run: migrate
 	$(PY) manage.py seed_demo --if-empty
 	@echo "Serving leadmgr on http://$(HOST)/  (sign in as admin, operator or staff; password leadmgr-demo)"
-	@if [ "$(RUNNER)" = 1 ]; then \
+	@echo "Job worker started beside the server (python manage.py db_worker)"
+	@$(PY) manage.py db_worker --no-reload & jobs=$$!; \
+	if [ "$(RUNNER)" = 1 ]; then \
 	  echo "Campaign runner started beside the server (RUNNER=0 to leave it out)"; \
-	  $(PY) manage.py run_campaigns & runner=$$!; trap 'kill $$runner 2>/dev/null' EXIT INT TERM; \
+	  $(PY) manage.py run_campaigns & runner=$$!; trap 'kill $$runner $$jobs 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver $(HOST); \
-	else $(PY) manage.py runserver $(HOST); fi
+	else trap 'kill $$jobs 2>/dev/null' EXIT INT TERM; $(PY) manage.py runserver $(HOST); fi
 
 # Chromium for the browser tests comes from Debian's packages (never a downloaded browser).
 browsers:

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_htmx",
     "import_export",
+    "django_tasks_db",
     "leadmgr",
     "campaigns",
     "leads",
@@ -83,6 +84,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body: an upload over LEADMGR_MAX_UPLOAD_MB is refused unread.
+    "leadmgr.middleware.UploadLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -166,8 +169,20 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 # Empty: such numbers are refused with a message asking for the country code.
 LEADMGR_DEFAULT_REGION = env_str("LEADMGR_DEFAULT_REGION", "").upper() or None
 
-# Where an uploaded CSV waits between its preview and its confirmation (removed after a day).
+# Where an uploaded CSV waits between its preview and its confirmation (removed after a day), with
+# the progress of its background jobs. Readable by this user only (0700, files 0600); every web
+# process and every `db_worker` must see the same directory.
 LEADMGR_IMPORT_DIR = Path(env_str("LEADMGR_IMPORT_DIR", str(Path(tempfile.gettempdir()) / "leadmgr-imports")))
+# The largest upload accepted (a request body over it is refused with 413 before it is read).
+LEADMGR_MAX_UPLOAD_MB = env_int("LEADMGR_MAX_UPLOAD_MB", 200)
+# Uploads from this size on are previewed and imported by a background job (`manage.py db_worker`)
+# with a progress bar; smaller ones in the request.
+LEADMGR_IMPORT_BACKGROUND_BYTES = env_int("LEADMGR_IMPORT_BACKGROUND_BYTES", 2 * 1024 * 1024)
+# An every-column web export of more leads than this finds its columns in a background job first.
+LEADMGR_EXPORT_BACKGROUND_ROWS = env_int("LEADMGR_EXPORT_BACKGROUND_ROWS", 200_000)
+
+# Background jobs (Django's tasks framework), kept in the database and run by `manage.py db_worker`.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # django-tables2 renders with Bootstrap 5 markup (vendored under static/).
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"

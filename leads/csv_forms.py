@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 
 from campaigns.models import Campaign
+from leadmgr.middleware import E_UPLOAD_TOO_LARGE, upload_limit_bytes
 
 from . import csvio
 
@@ -42,6 +43,13 @@ class ImportForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["region"].initial = settings.LEADMGR_DEFAULT_REGION or ""
+        self.fields["file"].help_text += f" At most {settings.LEADMGR_MAX_UPLOAD_MB} MB."
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > upload_limit_bytes():
+            raise forms.ValidationError(E_UPLOAD_TOO_LARGE.format(limit=settings.LEADMGR_MAX_UPLOAD_MB))
+        return upload
 
 
 class ExportColumnsForm(forms.Form):

@@ -2,61 +2,57 @@
 
 The preview is a dry run of the whole file; the uploaded file waits in ``LEADMGR_IMPORT_DIR`` under a
 random token kept in the user's session, and confirming imports that same file with the same options,
-writing only if the counts are still those previewed.
+writing only if the counts are still those previewed. Files from ``LEADMGR_IMPORT_BACKGROUND_BYTES``
+on are previewed and imported by background jobs (``leads.jobs``), whose page shows their progress.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import time
 from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from campaigns.models import Campaign
 
-from . import csvio
+from . import csvio, jobs
 from . import variables as lead_variables
 from .csv_forms import UPDATE, ExportColumnsForm, ImportForm
 from .filters import FILTER_PARAMS, LeadFilter
-from .models import Lead
+from .models import CsvJob, Lead
 
 SESSION_KEY = "csv_imports"
-PREVIEW_ROWS = 20
-ERRORS_SHOWN = 1000
-UPLOAD_MAX_AGE = 24 * 3600  # seconds an uploaded file waits for its confirmation
+PREVIEW_ROWS = jobs.PREVIEW_ROWS
+ERRORS_SHOWN = jobs.ERRORS_KEPT
+UPLOAD_MAX_AGE = jobs.UPLOAD_MAX_AGE
 
-E_UPLOAD_GONE = "That upload has expired or was already imported: upload the file again."
+E_UPLOAD_GONE = jobs.E_UPLOAD_GONE
+E_ALREADY_IMPORTED = "This file was already imported: nothing more was written."
+E_BEING_IMPORTED = "This file is being imported already: nothing more will be written from this confirm."
 M_IMPORTED = "Imported {file}: {summary}"
 
 can_import = permission_required("leads.import_lead", raise_exception=True)
 can_export = permission_required("leads.export_lead", raise_exception=True)
 
 
-def _upload_dir() -> Path:
-    path = Path(settings.LEADMGR_IMPORT_DIR)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _purge_old_uploads(directory: Path) -> None:
-    cutoff = time.time() - UPLOAD_MAX_AGE
-    for entry in directory.glob("*.csv*"):
-        if entry.stat().st_mtime < cutoff:
-            entry.unlink(missing_ok=True)
-
-
-def _pending(request, token: str) -> dict:
+def _pending(request, token: str) -> dict | None:
+    """The user's upload waiting for its confirmation, or None when it is gone."""
     record = request.session.get(SESSION_KEY, {}).get(token)
     if not record or record["user"] != request.user.pk or not os.path.exists(record["path"]):
-        raise Http404(E_UPLOAD_GONE)
+        return None
     return record
 
 
@@ -76,36 +72,59 @@ def _run(record: dict, *, dry_run: bool, user, expect=None) -> csvio.ImportResul
         )
 
 
-def _save_rejected(record: dict, result: csvio.ImportResult) -> None:
-    with open(record["path"] + ".rejected", "w", encoding="utf-8", newline="") as out:
-        for chunk in csvio.rejected_csv(result):
-            out.write(chunk)
-
-
-def _preview(request, token: str, record: dict, result: csvio.ImportResult, status: int = 200):
+def _preview(request, token: str, record: dict, result, status: int = 200, *, errors=None, errors_total=None):
+    """The preview page, from an ImportResult (in the request) or a background preview's summary."""
+    if errors is None:
+        all_errors = [e for r in result.rejected for e in r.errors]
+        errors, errors_total = all_errors[:ERRORS_SHOWN], len(all_errors)
     can_confirm = result.rows > 0 and (not result.rejected or record["skip_invalid"])
     context = {
         "token": token,
         "record": record,
         "result": result,
-        "errors": [e for r in result.rejected for e in r.errors][:ERRORS_SHOWN],
-        "errors_total": sum(len(r.errors) for r in result.rejected),
+        "errors": errors,
+        "errors_total": errors_total,
         "errors_shown": ERRORS_SHOWN,
         "can_confirm": can_confirm,
     }
     return render(request, "leads/import_preview.html", context, status=status)
 
 
+def _preview_of_job(request, job: CsvJob, record: dict):
+    summary = job.result
+    counts = summary["counts"]
+    result = SimpleNamespace(
+        **{**counts, "rejected": counts["rejected"] > 0},
+        rejected_count=counts["rejected"],
+        preview=summary["preview"],
+    )
+    return _preview(
+        request, job.token, record, result, errors=summary["errors"], errors_total=summary["errors_total"]
+    )
+
+
+def _upload_page(request, form, *, status: int = 200, error: str = ""):
+    campaigns = Campaign.objects.order_by("name")
+    done = [
+        {"token": token, **record}
+        for token, record in request.session.get(SESSION_KEY, {}).items()
+        if record.get("imported") and record["user"] == request.user.pk
+    ]
+    context = {"form": form, "campaigns": campaigns, "done": done, "error": error}
+    return render(request, "leads/import_upload.html", context, status=status)
+
+
 @can_import
 def import_upload(request):
-    """GET: the upload form. POST: store the file, dry-run it, show the preview (writes nothing)."""
+    """GET: the upload form. POST: store the file, dry-run it, show the preview (writes nothing).
+    A big file is previewed by a background job: the answer is its progress page."""
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        directory = _upload_dir()
-        _purge_old_uploads(directory)
+        directory = jobs.upload_dir()
+        jobs.purge_old_uploads(directory)
         token = secrets.token_urlsafe(16)
         path = directory / f"{request.user.pk}-{token}.csv"
-        with open(path, "wb") as out:
+        with jobs.open_private(path) as out:
             for chunk in form.cleaned_data["file"].chunks():
                 out.write(chunk)
         campaign = form.cleaned_data["campaign"]
@@ -119,6 +138,13 @@ def import_upload(request):
             "update_existing": form.cleaned_data["duplicates"] == UPDATE,
             "skip_invalid": form.cleaned_data["skip_invalid"],
         }
+        if jobs.is_background(path):
+            job = jobs.create_preview(user=request.user, token=token, record=record)
+            jobs.enqueue(job)
+            record["job"] = job.pk
+            request.session.setdefault(SESSION_KEY, {})[token] = record
+            request.session.modified = True
+            return redirect("leads:import-job", job.pk)
         try:
             result = _run(record, dry_run=True, user=request.user)
         except csvio.CSVFileError as exc:
@@ -126,49 +152,132 @@ def import_upload(request):
             form.add_error("file", exc.message)
         else:
             record["counts"] = result.counts
-            _save_rejected(record, result)
+            jobs.save_rejected(record, result)
             request.session.setdefault(SESSION_KEY, {})[token] = record
             request.session.modified = True
             return _preview(request, token, record, result)
-    campaigns = Campaign.objects.order_by("name")
-    done = [
-        {"token": token, **record}
-        for token, record in request.session.get(SESSION_KEY, {}).items()
-        if record.get("imported") and record["user"] == request.user.pk
-    ]
-    return render(request, "leads/import_upload.html", {"form": form, "campaigns": campaigns, "done": done})
+    return _upload_page(request, form)
+
+
+def _already(request, job: CsvJob):
+    """409: this upload is imported (or importing) already; the page links to it and its leads."""
+    message = E_ALREADY_IMPORTED if job.state == CsvJob.State.DONE else E_BEING_IMPORTED
+    return _job_page(request, job, status=409, notice=message)
 
 
 @require_POST
 @can_import
 def import_confirm(request, token: str):
-    """Import the previewed file with the previewed options, if it would still do what was shown."""
+    """Import the previewed file with the previewed options, if it would still do what was shown.
+    One import per upload: a second confirm (a double click, Back, two tabs) answers 409."""
+    existing = jobs.import_of(request.user, token)
+    if existing is not None:
+        existing = jobs.refresh(existing)
+        if existing.state != CsvJob.State.FAILED:
+            return _already(request, existing)
     record = _pending(request, token)
-    expect = {k: record["counts"][k] for k in ("created", "updated", "skipped", "rejected")}
+    if record is None:
+        return _upload_page(request, ImportForm(), status=404, error=E_UPLOAD_GONE)
+    if "counts" not in record:  # previewed by a background job: its counts, once it finished
+        preview = CsvJob.objects.filter(pk=record["job"], user=request.user, state=CsvJob.State.DONE).first()
+        if preview is None:
+            return redirect("leads:import-job", record["job"])
+        record["counts"] = preview.result["counts"]
+        request.session.modified = True
     try:
-        result = _run(record, dry_run=False, user=request.user, expect=expect)
+        job = jobs.claim_import(user=request.user, token=token, record=record)
+    except IntegrityError:  # another request claimed it in the meantime
+        other = jobs.import_of(request.user, token)
+        if other is None:  # ... and has failed since: nothing written, confirm again
+            return _upload_page(request, ImportForm(), status=409, error=jobs.E_CONFLICT)
+        return _already(request, other)
+    if jobs.is_background(record["path"]):
+        jobs.enqueue(job)
+        return redirect("leads:import-job", job.pk)
+    return _import_outcome(request, token, record, jobs.execute(job))
+
+
+def _import_outcome(request, token: str, record: dict, job: CsvJob):
+    if job.state == CsvJob.State.DONE:
+        messages.success(request, M_IMPORTED.format(file=record["name"], summary=job.result["summary"]))
+        if job.result["counts"]["rejected"]:
+            # Kept so the upload page can offer the rejected rows for download.
+            record["imported"] = True
+            record["counts"] = job.result["counts"]
+        else:
+            request.session[SESSION_KEY].pop(token, None)
+        request.session.modified = True
+        return redirect("leads:import")
+    if job.result is None and job.error != jobs.E_CONFLICT:
+        messages.error(request, job.error)  # the file itself cannot be read any more
+        return redirect("leads:import")
+    # The data changed since the preview, another import wrote the same leads, or a strict file has
+    # errors: nothing was written; show the new preview.
+    try:
+        preview = _run(record, dry_run=True, user=request.user)
     except csvio.CSVFileError as exc:
         messages.error(request, exc.message)
         return redirect("leads:import")
-    if not result.written:
-        # The data changed since the preview (or a strict file has errors): show the new preview.
-        preview = _run(record, dry_run=True, user=request.user)
-        record["counts"] = preview.counts
-        _save_rejected(record, preview)
-        request.session.modified = True
-        if result.error:
-            messages.error(request, result.error)
-        return _preview(request, token, record, preview, status=409 if result.error else 400)
-    Path(record["path"]).unlink(missing_ok=True)
-    messages.success(request, M_IMPORTED.format(file=record["name"], summary=result.summary()))
-    if result.rejected:
-        # Kept so the upload page can offer the rejected rows for download.
-        record["imported"] = True
-        record["counts"] = result.counts
-    else:
-        request.session[SESSION_KEY].pop(token, None)
+    record["counts"] = preview.counts
+    jobs.save_rejected(record, preview)
     request.session.modified = True
-    return redirect("leads:import")
+    if job.error != jobs.E_NOT_WRITTEN:
+        messages.error(request, job.error)
+        return _preview(request, token, record, preview, status=409)
+    return _preview(request, token, record, preview, status=400)
+
+
+def _job_for_user(request, pk: int) -> CsvJob:
+    """The user's own job (404 for anyone else's), if the user may still import (or export)."""
+    job = get_object_or_404(CsvJob, pk=pk, user=request.user)
+    perm = "leads.export_lead" if job.kind == CsvJob.Kind.EXPORT_COLUMNS else "leads.import_lead"
+    if not request.user.has_perm(perm):
+        raise PermissionDenied
+    return job
+
+
+def _job_page(request, job: CsvJob, *, status: int = 200, notice: str = ""):
+    read, total = jobs.read_progress(job)
+    record = request.session.get(SESSION_KEY, {}).get(job.token) if job.token else None
+    campaign_id = job.options.get("campaign")
+    leads_url = reverse("leads:list") + (f"?campaign={campaign_id}" if campaign_id else "?sort=-created_at")
+    context = {
+        "job": job,
+        "read": read,
+        "total": total,
+        "notice": notice,
+        "leads_url": leads_url,
+        "can_retry": job.kind == CsvJob.Kind.IMPORT
+        and job.state == CsvJob.State.FAILED
+        and record is not None
+        and os.path.exists(record["path"]),
+        "download_url": _export_download_url(job) if job.kind == CsvJob.Kind.EXPORT_COLUMNS else "",
+    }
+    return render(request, "leads/import_job.html", context, status=status)
+
+
+def import_job(request, pk: int):
+    """A background job's page: its progress while it runs, then its result (a preview, an import's
+    summary, an export's download link) or why it stopped."""
+    job = jobs.refresh(_job_for_user(request, pk))
+    if job.kind == CsvJob.Kind.PREVIEW and job.state == CsvJob.State.DONE:
+        record = _pending(request, job.token)
+        if record is None:
+            return _upload_page(request, ImportForm(), status=404, error=E_UPLOAD_GONE)
+        if record.get("counts") != job.result["counts"]:
+            record["counts"] = job.result["counts"]
+            request.session.modified = True
+        return _preview_of_job(request, job, record)
+    return _job_page(request, job)
+
+
+def import_job_progress(request, pk: int):
+    """The progress bar alone, polled by the job page; once the job ends the page reloads."""
+    job = jobs.refresh(_job_for_user(request, pk))
+    if job.finished:
+        return HttpResponseClientRefresh()
+    read, total = jobs.read_progress(job)
+    return render(request, "leads/_job_progress.html", {"job": job, "read": read, "total": total})
 
 
 @can_import
@@ -228,7 +337,23 @@ def export(request):
     if request.GET.get("download"):
         columns = data.getlist("columns") or None
         with_secondary = data.get("with_secondary") in ("1", "on", "true", "yes")
-        chunks = csvio.export_csv(leads, columns=columns, with_secondary=with_secondary)
+        plan = None
+        if not columns:
+            # Every column: a scan of the set finds the variables before the header. Over
+            # LEADMGR_EXPORT_BACKGROUND_ROWS leads it runs as a job; its page links the download.
+            query = _export_query(request.GET, with_secondary)
+            job = _export_scan_of(request, query)
+            if job is not None:
+                plan = jobs.export_plan(job)
+            elif _more_than(leads, settings.LEADMGR_EXPORT_BACKGROUND_ROWS):
+                arguments = {
+                    k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                    for k, v in lead_filter.selector_arguments().items()
+                }
+                params = {"filters": arguments, "with_secondary": with_secondary, "query": query}
+                job = jobs.create_export_scan(user=request.user, params=params)
+                return redirect("leads:import-job", job.pk)
+        chunks = csvio.export_csv(leads, columns=columns, with_secondary=with_secondary, plan=plan)
         response = StreamingHttpResponse(
             csvio.iter_bytes(chunks, bom=True), content_type="text/csv; charset=utf-8"
         )
@@ -237,3 +362,35 @@ def export(request):
         return response
     hidden = [(name, value) for name in FILTER_PARAMS for value in request.GET.getlist(name) if value]
     return render(request, "leads/export.html", {"filters": filters, "form": form, "hidden": hidden})
+
+
+def _export_query(params, with_secondary: bool) -> str:
+    """The filter part of an export's query string, in one canonical order."""
+    pairs = sorted((name, value) for name in FILTER_PARAMS for value in params.getlist(name) if value)
+    if with_secondary:
+        pairs.append(("with_secondary", "1"))
+    return urlencode(pairs)
+
+
+def _export_scan_of(request, query: str) -> CsvJob | None:
+    """The finished column scan the download names (``plan=<job>``), if it scanned these leads."""
+    pk = request.GET.get("plan", "")
+    if not pk.isdigit():
+        return None
+    return CsvJob.objects.filter(
+        pk=int(pk),
+        user=request.user,
+        kind=CsvJob.Kind.EXPORT_COLUMNS,
+        state=CsvJob.State.DONE,
+        options__query=query,
+    ).first()
+
+
+def _export_download_url(job: CsvJob) -> str:
+    query = job.options.get("query", "")
+    return reverse("leads:export") + f"?{query}{'&' if query else ''}download=1&plan={job.pk}"
+
+
+def _more_than(leads, n: int) -> bool:
+    """Whether the set has more than ``n`` leads, reading at most n + 1 ids (never a full count)."""
+    return leads.order_by().values_list("pk", flat=True)[n : n + 1].exists()

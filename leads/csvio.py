@@ -78,6 +78,10 @@ E_FILE_UTF16 = "The file is UTF-16 text: save it as “CSV UTF-8 (comma delimite
 E_FILE_NOT_UTF8 = (
     "Line {line} is not UTF-8 text: save the file as “CSV UTF-8 (comma delimited)” and upload it again."
 )
+E_FILE_NUL = (
+    "Line {line} contains a NUL byte (binary data, not text): remove it, or save the file again as "
+    "“CSV UTF-8 (comma delimited)”, and upload it again."
+)
 E_FILE_CSV = "Line {line} cannot be read as CSV ({error}): check its quotes."
 E_NO_PHONE_COLUMN = (
     "The header has no phone column: name the column with the numbers phone "
@@ -345,6 +349,10 @@ class _Lines:
             raise StopIteration
         if self.line == 0 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[3:]
+        if b"\x00" in raw:
+            # The first 8 KB are checked as a whole (binary file); past them a NUL is refused here:
+            # PostgreSQL cannot store it in a text value, and it is never part of a phone or a name.
+            raise CSVFileError(E_FILE_NUL.format(line=self.line + 1 + raw[: raw.index(b"\x00")].count(b"\r")))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -707,6 +715,7 @@ def import_leads(
     progress: Callable[[int], None] | None = None,
     batch_size: int = BATCH_SIZE,
     workers: int = 0,
+    on_written: Callable[[ImportResult], None] | None = None,
 ) -> ImportResult:
     """Import the CSV in ``stream`` (bytes). Raises CSVFileError when the file as a whole is unusable.
 
@@ -715,6 +724,8 @@ def import_leads(
     that row). ``dry_run`` checks everything and writes nothing. ``expect`` (the counts of a preview)
     makes the import write only if it would do exactly what the preview showed. ``workers``: check
     phone numbers in that many processes (worth it from a few thousand rows; see ``parse_rows``).
+    ``on_written`` runs inside the import's transaction once the rows are written, so what it
+    records (a job's "done") commits with them or not at all.
     """
     try:
         region = check_region(region)
@@ -773,6 +784,8 @@ def import_leads(
         else:
             result.written = True
             textsearch.catch_up()  # the new leads into the search index, in one statement
+            if on_written:
+                on_written(result)
     return result
 
 
@@ -1015,14 +1028,50 @@ def _assistant_order() -> list[str]:
     return names
 
 
+def _variable_keys(leads: QuerySet[Lead]) -> set[str]:
+    try:
+        sql, params = leads.order_by().values("variables").query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing
+        return set()
+    return set(_scalar_rows(*_keys_sql(sql, params)))
+
+
+def _variable_keys_batched(
+    leads: QuerySet[Lead], *, batch_size: int, progress: Callable[[int], None]
+) -> set[str]:
+    """The same keys, found ``batch_size`` leads at a time in id order, reporting the leads read."""
+    found: set[str] = set()
+    last, read = 0, 0
+    while True:
+        window = leads.filter(pk__gt=last).order_by("pk").values("id", "variables")[:batch_size]
+        try:
+            sql, params = window.query.sql_with_params()
+        except EmptyResultSet:  # a filter that can match nothing
+            return found
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*), MAX(t.id) FROM ({sql}) t", params)
+            n, top = cursor.fetchone()
+        if not n:
+            return found
+        found |= set(_scalar_rows(*_keys_sql(sql, params)))
+        last, read = top, read + n
+        progress(read)
+
+
 def plan_export(
-    leads: QuerySet[Lead], *, columns: Sequence[str] | None = None, with_secondary: bool = False
+    leads: QuerySet[Lead],
+    *,
+    columns: Sequence[str] | None = None,
+    with_secondary: bool = False,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 20_000,
 ) -> ExportPlan:
     """Which columns an export of ``leads`` writes.
 
     Without ``columns``: every fixed column and every variable any of the leads sets (found with one
     scan of the set), so the file imports back into equal leads. With ``columns``: those (``phone``
     is always kept so the file stays importable); names that are not fixed columns are variables.
+    With ``progress``, the scan reads ``batch_size`` leads at a time and reports the leads read.
     """
     if columns:
         chosen = [c.strip() for c in columns if c and c.strip()]
@@ -1034,12 +1083,10 @@ def plan_export(
         ]
     else:
         core = list(CORE_COLUMNS)
-        try:
-            sql, params = leads.order_by().values("variables").query.sql_with_params()
-        except EmptyResultSet:  # a filter that can match nothing
-            found = set()
+        if progress:
+            found = _variable_keys_batched(leads, batch_size=batch_size, progress=progress)
         else:
-            found = set(_scalar_rows(*_keys_sql(sql, params)))
+            found = _variable_keys(leads)
         ordered = [n for n in _assistant_order() if n in found]
         variables = ordered + sorted(found - set(ordered))
     plan = ExportPlan(core=core, variables=variables)

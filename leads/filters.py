@@ -51,18 +51,21 @@ class LeadFilter(django_filters.FilterSet):
         self.filters["campaign"].extra["choices"] = list(Campaign.objects.values_list("pk", "name"))
 
     def filter_queryset(self, queryset):
+        return selectors.filter_leads(queryset, **self.selector_arguments())
+
+    def selector_arguments(self) -> dict:
+        """The valid form's values as ``selectors.filter_leads`` arguments."""
         data = self.form.cleaned_data
-        return selectors.filter_leads(
-            queryset,
-            campaign=data.get("campaign") or None,
-            statuses=data.get("status"),
-            created_from=data.get("created_from"),
-            created_to=data.get("created_to"),
-            variable_key=(data.get("var") or "").strip() or None,
-            variable_value=data.get("value") or None,
-            variables_text=data.get("variables") or None,
-            search=data.get("q") or None,
-        )
+        return {
+            "campaign": data.get("campaign") or None,
+            "statuses": data.get("status"),
+            "created_from": data.get("created_from"),
+            "created_to": data.get("created_to"),
+            "variable_key": (data.get("var") or "").strip() or None,
+            "variable_value": data.get("value") or None,
+            "variables_text": data.get("variables") or None,
+            "search": data.get("q") or None,
+        }
 
     @property
     def is_filtered(self) -> bool:

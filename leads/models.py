@@ -195,3 +195,58 @@ def protect_campaigns_with_leads(sender, instance: Campaign, **kwargs) -> None:
             E_CAMPAIGN_HAS_LEADS.format(campaign=instance.name, n=n),
             set(Lead.objects.filter(campaign=instance)[:10]),
         )
+
+
+class CsvJob(models.Model):
+    """A CSV preview, import or export-column scan, run in the request (small files) or by a
+    background worker (``leads.jobs``). Its live progress is a small file beside the upload
+    (``leads.jobs.read_progress``): on SQLite the import's transaction holds the write lock, so no
+    other connection could update a row while it runs.
+
+    An import's row turns ``done`` inside the import's own transaction, so a row still ``running``
+    whose worker is gone (``leads.jobs.refresh``) means that import wrote nothing."""
+
+    class Kind(models.TextChoices):
+        PREVIEW = "preview", "Preview"
+        IMPORT = "import", "Import"
+        EXPORT_COLUMNS = "export_columns", "Export columns"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=16, choices=Kind)
+    state = models.CharField(max_length=8, choices=State, default=State.QUEUED)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The upload's token (preview and import), shared by every job of one upload.
+    token = models.CharField(max_length=64, blank=True)
+    name = models.CharField(max_length=255, blank=True)  # the uploaded file's name
+    options = models.JSONField(default=dict)  # what the job runs with (path, campaign, filters, …)
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
+    rows_read = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One confirm per upload: a second one (double click, Back, another tab, another web
+            # process) fails to insert its row and is told the file is already imported. A failed
+            # import wrote nothing, so confirming it again is allowed.
+            models.UniqueConstraint(
+                fields=["token"],
+                condition=models.Q(kind="import") & ~models.Q(state="failed"),
+                name="csv_job_one_import_per_upload",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name or self.pk} ({self.state})"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED)

@@ -20,6 +20,8 @@ urlpatterns = [
     path("import/", csv_views.import_upload, name="import"),
     path("import/<str:token>/confirm/", csv_views.import_confirm, name="import-confirm"),
     path("import/<str:token>/rejected.csv", csv_views.import_rejected, name="import-rejected"),
+    path("import/jobs/<int:pk>/", csv_views.import_job, name="import-job"),
+    path("import/jobs/<int:pk>/progress/", csv_views.import_job_progress, name="import-job-progress"),
     path("import/sample/<int:campaign_id>.csv", csv_views.import_sample, name="import-sample"),
     path("export/", csv_views.export, name="export"),
 ]
