@@ -71,9 +71,11 @@ lint: install-dev
 PYTEST = $(VENV)/bin/pytest $(PYTEST_ARGS) || { rc=$$?; \
 	  [ $$rc -eq 5 ] && echo "pytest collected no tests (exit 5): check pytest.ini testpaths." >&2; exit $$rc; }
 
+# bin/with-postgres: the tests that need a PostgreSQL server of their own get 127.0.0.1:5432, else a
+# throwaway cluster when initdb/pg_ctl are installed, else they skip naming make test-postgres.
 test: install-dev browsers lint
 	$(PY) manage.py check
-	$(PYTEST)
+	bin/with-postgres $(PYTEST)
 
 test-postgres: install-dev browsers
 	export DATABASE_URL=$(PG_URL); $(PYTEST)

@@ -1,7 +1,8 @@
 """Several worker processes of the real command over many due leads: each lead called once per attempt.
 
 These tests run against databases of their own (not the test database): the PostgreSQL database
-below, created and migrated here when missing, and a fresh SQLite file. They run in both CI passes.
+below on the ``postgres_server`` fixture's server, created and migrated here when missing, and a
+fresh SQLite file. They run in both CI passes.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from pathlib import Path
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 PG_DATABASE = "leadmgr_runner_conc"
 
 
-def ensure_pg_database() -> str:
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+def ensure_pg_database(server: str) -> str:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone():
             conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
-    return f"{PG_SERVER}/{PG_DATABASE}"
+    return f"{server}/{PG_DATABASE}"
 
 
 def run_job(database_url: str, leads: int, workers: int, rounds: int) -> dict:
@@ -62,8 +62,8 @@ def assert_each_lead_called_once_per_attempt(
     assert sum(report["claimed_per_worker"]) == leads * rounds
 
 
-def test_four_workers_over_ten_thousand_leads_ten_times_on_postgresql():
-    report = run_job(ensure_pg_database(), leads=10_000, workers=4, rounds=10)
+def test_four_workers_over_ten_thousand_leads_ten_times_on_postgresql(postgres_server):
+    report = run_job(ensure_pg_database(postgres_server), leads=10_000, workers=4, rounds=10)
     assert_each_lead_called_once_per_attempt(report, leads=10_000, workers=4, rounds=10)
 
 
