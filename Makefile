@@ -7,10 +7,11 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/leadmgr
 HOST ?= 127.0.0.1:8000
 
-.PHONY: help install install-dev run migrate test lint format test-postgres browsers bench clean
+.PHONY: help install install-dev run serve migrate test lint format test-postgres browsers bench clean
 
 help:
 	@echo "make run            install, migrate, load demo data on first run, serve on http://$(HOST)"
+	@echo "make serve          production set-up (gunicorn, whitenoise, runner) on http://$(HOST); see README"
 	@echo "make test           install test tools, lint, check migrations, run the whole suite (SQLite)"
 	@echo "make test-postgres  the suite against PostgreSQL ($(PG_URL))"
 	@echo "make bench          the benchmarks in bench/ (see bench/README.md)"
@@ -53,6 +54,11 @@ run: migrate
 	  $(PY) manage.py runserver $(HOST); \
 	else trap 'kill $$jobs 2>/dev/null' EXIT INT TERM; $(PY) manage.py runserver $(HOST); fi
 
+# The production set-up (bin/serve): DEBUG=0, checks, migrate, collectstatic, gunicorn + the runner.
+# DATABASE_URL=postgres://... make serve for PostgreSQL; on a loopback HOST a local key is made once.
+serve: install
+	HOST=$(HOST) bin/serve
+
 # Chromium for the browser tests comes from Debian's packages (never a downloaded browser).
 browsers:
 	@command -v chromium >/dev/null || { \
@@ -69,9 +75,11 @@ lint: install-dev
 PYTEST = $(VENV)/bin/pytest $(PYTEST_ARGS) || { rc=$$?; \
 	  [ $$rc -eq 5 ] && echo "pytest collected no tests (exit 5): check pytest.ini testpaths." >&2; exit $$rc; }
 
+# bin/with-postgres: the tests that need a PostgreSQL server of their own get 127.0.0.1:5432, else a
+# throwaway cluster when initdb/pg_ctl are installed, else they skip naming make test-postgres.
 test: install-dev browsers lint
 	$(PY) manage.py check
-	$(PYTEST)
+	bin/with-postgres $(PYTEST)
 
 test-postgres: install-dev browsers
 	export DATABASE_URL=$(PG_URL); $(PYTEST)

@@ -24,6 +24,8 @@ def setup_django(database_url: str | None = None) -> None:
     os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 60)
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    # Pages render static URLs without collectstatic (no manifest of hashed names here).
+    os.environ.setdefault("STATIC_MANIFEST", "0")
     import django
 
     django.setup()

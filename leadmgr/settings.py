@@ -83,9 +83,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every answer (static files and redirects too) gets its request id and log line.
+    "leadmgr.requestlog.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the body: an upload over LEADMGR_MAX_UPLOAD_MB is refused unread.
     "leadmgr.middleware.UploadLimitMiddleware",
+    # Static files from STATIC_ROOT (collectstatic), before sessions: no session work for a CSS file.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -131,6 +135,11 @@ if _default_db["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+elif _default_db["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server fails a request (and /healthz) after this many seconds instead of hanging.
+    _default_db.setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
+    )
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -153,6 +162,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Production (DEBUG off): hashed, compressed copies made by collectstatic, served by whitenoise with
+# far-future cache headers. With DEBUG, or STATIC_MANIFEST=0 (benchmarks), plain names that need no
+# collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if env_bool("STATIC_MANIFEST", not DEBUG)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 # Production hardening; each defaults to "on" when DEBUG is off so that `check --deploy` is clean.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
@@ -162,6 +182,8 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 # The preload flag only allows submitting the domain to browsers' preload list; it enrolls nothing.
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+# A load balancer asks /healthz over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -191,12 +213,33 @@ DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 
+# --- Production serving: logs, health (leadmgr/requestlog.py, leadmgr/health.py, bin/serve) ---
+# One line per request (leadmgr.request) and per runner event (campaigns.runner), each with the
+# request id; LOG_FORMAT=json writes one JSON object per line.
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json; got {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "leadmgr.requestlog.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "leadmgr.requestlog.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's "django.server" (runserver) and "django.request" (4xx/5xx) go through the root too;
+    # the runner's logger is named so that a LOG_LEVEL change never silences it by accident.
+    "loggers": {"campaigns.runner": {"level": env_str("LOG_LEVEL", "INFO")}},
 }
+# whitenoise reads STATIC_ROOT once at start-up; with DEBUG it looks files up per request (no
+# collectstatic needed, and the tests, which turn DEBUG off at run time, keep that).
+WHITENOISE_AUTOREFRESH = DEBUG
+# /healthz/detail fails its upload_space check below this many MB free where uploads are written.
+LEADMGR_HEALTH_MIN_FREE_MB = env_int("LEADMGR_HEALTH_MIN_FREE_MB", 512)
 
 # --- The campaign runner and its telephony provider (campaigns/runner.py, campaigns/providers/) ---
 # simulated: no outside service, outcomes drawn from LEADMGR_SIMULATED_MIX (the default, for demos);

@@ -119,3 +119,29 @@ def set_sqlite_statistics(tables: dict[str, dict[str, str]]) -> None:
             for index, stat in rows.items():
                 cursor.execute("INSERT INTO sqlite_stat1 VALUES (%s, %s, %s)", [table, index, stat])
         cursor.execute("ANALYZE sqlite_schema")  # the planner reads sqlite_stat1 again
+
+
+DEFAULT_PG_SERVER = "postgres://postgres@127.0.0.1:5432"
+NO_PG_SERVER = (
+    "no PostgreSQL server (127.0.0.1:5432 does not answer and initdb/pg_ctl are not installed): "
+    "this test needs one; make test-postgres runs it"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL (without a database) of a PostgreSQL server for tests that make databases of their own:
+    bin/with-postgres's throwaway cluster, else the one on 127.0.0.1:5432. Without one the test skips,
+    or fails when LEADMGR_REQUIRE_POSTGRES=1 (.ci/run), so CI never passes with them left out."""
+    import os
+
+    import psycopg
+
+    url = os.environ.get("LEADMGR_TEST_PG_SERVER") or DEFAULT_PG_SERVER
+    try:
+        psycopg.connect(f"{url}/postgres", connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("LEADMGR_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"LEADMGR_REQUIRE_POSTGRES=1 but {url} does not answer: {exc}")
+        pytest.skip(NO_PG_SERVER)
+    return url

@@ -4,10 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from leadmgr import views
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/leads/", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("leads/", include("leads.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("healthz", views.healthz, name="healthz"),
+    path("healthz/detail", views.healthz_detail, name="healthz-detail"),
 ]

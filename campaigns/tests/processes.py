@@ -18,7 +18,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
+# bin/with-postgres points LEADMGR_TEST_PG_SERVER at its throwaway cluster when 5432 does not answer.
+PG_SERVER = os.environ.get("LEADMGR_TEST_PG_SERVER") or "postgres://postgres@127.0.0.1:5432"
 
 
 def pg_database_name(suffix: str = "conc") -> str:

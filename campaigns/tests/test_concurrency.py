@@ -39,7 +39,7 @@ def assert_each_lead_called_once_per_attempt(
     assert sum(report["claimed_per_worker"]) == leads * rounds
 
 
-def test_four_workers_over_ten_thousand_leads_ten_times_on_postgresql():
+def test_four_workers_over_ten_thousand_leads_ten_times_on_postgresql(postgres_server):
     report = run_concurrency(database_url("postgresql", None), leads=10_000, workers=4, rounds=10)
     assert_each_lead_called_once_per_attempt(report, leads=10_000, workers=4, rounds=10)
 
