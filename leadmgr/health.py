@@ -70,7 +70,35 @@ def check_upload_space() -> Check:
     return Check("upload_space", ok, f"{free_mb} MB free for {path} (at least {minimum} MB wanted)")
 
 
-DETAIL_CHECKS: list[Callable[[], Check]] = [check_database, check_migrations, check_upload_space]
+def check_runners() -> Check:
+    from campaigns.selectors import live_runners
+
+    try:
+        live = live_runners()
+    except DatabaseError:
+        return Check("runners", False, "could not read the runner heartbeats")
+    last = live.last_pass_at.isoformat() if live.last_pass_at else "never"
+    detail = f"{live.count} alive, {live.calls_held} calls held, last pass {last}"
+    return Check("runners", live.count > 0, detail)
+
+
+def check_job_backlog() -> Check:
+    from django_tasks_db.models import DBTaskResult
+
+    try:
+        waiting = DBTaskResult.objects.ready().count()
+    except DatabaseError:
+        return Check("job_backlog", False, "could not read the background-job queue")
+    return Check("job_backlog", waiting <= settings.LEADMGR_HEALTH_MAX_JOB_BACKLOG, f"{waiting} jobs waiting")
+
+
+DETAIL_CHECKS: list[Callable[[], Check]] = [
+    check_database,
+    check_migrations,
+    check_upload_space,
+    check_runners,
+    check_job_backlog,
+]
 
 
 def run_detail_checks() -> list[Check]:

@@ -240,6 +240,8 @@ LOGGING = {
 WHITENOISE_AUTOREFRESH = DEBUG
 # /healthz/detail fails its upload_space check below this many MB free where uploads are written.
 LEADMGR_HEALTH_MIN_FREE_MB = env_int("LEADMGR_HEALTH_MIN_FREE_MB", 512)
+# /healthz/detail reports a backlog over this many waiting background jobs as a problem.
+LEADMGR_HEALTH_MAX_JOB_BACKLOG = env_int("LEADMGR_HEALTH_MAX_JOB_BACKLOG", 100)
 
 # --- The campaign runner and its telephony provider (campaigns/runner.py, campaigns/providers/) ---
 # simulated: no outside service, outcomes drawn from LEADMGR_SIMULATED_MIX (the default, for demos);

@@ -76,25 +76,52 @@ def test_detail_is_for_superusers_only(client, operator, staff):
     assert client.get("/healthz/detail").status_code == 302  # to sign-in
 
 
+def a_live_runner() -> None:
+    from django.utils import timezone
+
+    from campaigns.models import RunnerHeartbeat
+
+    now = timezone.now()
+    RunnerHeartbeat.objects.create(
+        worker_id="test:1", started_at=now, last_seen=now, last_pass_at=now, calls_held=2
+    )
+
+
 def test_detail_lists_each_check_for_an_admin(
     client, admin_user, settings, tmp_path, django_assert_num_queries
 ):
     settings.LEADMGR_IMPORT_DIR = tmp_path / "uploads"  # not made yet: its nearest parent's disk counts
     settings.LEADMGR_HEALTH_MIN_FREE_MB = 0
+    a_live_runner()
     client.force_login(admin_user)
-    # session, user, SELECT 1, "is there a django_migrations table", the applied migrations
-    with django_assert_num_queries(5):
+    # session, user, SELECT 1, "is there a django_migrations table", the applied migrations,
+    # the live runners and their last pass, the waiting background jobs
+    with django_assert_num_queries(8):
         response = client.get("/healthz/detail")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert [c["name"] for c in body["checks"]] == ["database", "migrations", "upload_space"]
+    names = [c["name"] for c in body["checks"]]
+    assert names == ["database", "migrations", "upload_space", "runners", "job_backlog"]
     assert all(c["ok"] for c in body["checks"])
     assert str(tmp_path / "uploads") in body["checks"][2]["detail"]
+    assert body["checks"][3]["detail"].startswith("1 alive, 2 calls held")
+    assert body["checks"][4]["detail"] == "0 jobs waiting"
+
+
+def test_detail_reports_no_live_runner_as_failing(client, admin_user, settings):
+    settings.LEADMGR_HEALTH_MIN_FREE_MB = 0
+    client.force_login(admin_user)
+    response = client.get("/healthz/detail")
+    assert response.status_code == 503
+    body = response.json()
+    assert [c["name"] for c in body["checks"] if not c["ok"]] == ["runners"]
+    assert "0 alive" in [c for c in body["checks"] if c["name"] == "runners"][0]["detail"]
 
 
 def test_detail_answers_503_naming_the_failing_check(client, admin_user, settings):
     settings.LEADMGR_HEALTH_MIN_FREE_MB = 10**12  # more than any disk
+    a_live_runner()
     client.force_login(admin_user)
     response = client.get("/healthz/detail")
     assert response.status_code == 503
