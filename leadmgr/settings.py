@@ -2,7 +2,8 @@
 
 Every setting a deployment may change comes from an environment variable read through one of the
 strict helpers below: a malformed value stops start-up with a message naming the variable.
-Unsafe production combinations are reported by the system checks in ``leadmgr/checks.py``.
+Unsafe production combinations stop start-up here, at import, so that a WSGI server (which runs no
+system checks) refuses to serve them too; ``leadmgr/checks.py`` reports the same for ``manage.py``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# The key used when SECRET_KEY is not set. Fine on a laptop; the system check
-# leadmgr.E001 refuses it whenever DEBUG is off.
+# The key used when SECRET_KEY is not set. Fine on a laptop; refused below (and by the system
+# check leadmgr.E001) whenever DEBUG is off.
 DEVELOPMENT_SECRET_KEY = "django-insecure-leadmgr-development-key-do-not-use-in-production"
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -63,6 +64,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+# Refused here, not only by the system checks: gunicorn imports the settings but runs no checks.
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    from leadmgr.checks import E_DEV_SECRET
+
+    raise ImproperlyConfigured(f"{E_DEV_SECRET} (leadmgr.E001)")
+if not DEBUG and not ALLOWED_HOSTS:
+    from leadmgr.checks import E_NO_HOSTS
+
+    raise ImproperlyConfigured(f"{E_NO_HOSTS} (leadmgr.E002)")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
