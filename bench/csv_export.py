@@ -31,21 +31,17 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import peak_rss_mb  # bench/ is on sys.path when a script in it runs
+import _harness  # bench/ is on sys.path when a script in it runs
+from _harness import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = ROOT / "bench" / "data" / "1m.sqlite3"
 
 
 def setup(db: Path) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
     # Production settings: with DEBUG on, Django keeps the SQL of every query (up to 9,000) in memory.
     os.environ["DEBUG"] = "0"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadmgr.settings")
-    import django
-
-    django.setup()
+    _harness.setup_django(f"sqlite:///{db}")
 
 
 def baseline(

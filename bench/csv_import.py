@@ -30,20 +30,15 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import peak_rss_mb  # bench/ is on sys.path when a script in it runs
+import _harness  # bench/ is on sys.path when a script in it runs
+from _harness import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 DB = DATA / "import.sqlite3"
-sys.path.insert(0, str(ROOT))
-os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
 # Production settings: with DEBUG on, Django keeps the SQL of every query (up to 9,000) in memory.
 os.environ["DEBUG"] = "0"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadmgr.settings")
-
-import django  # noqa: E402
-
-django.setup()
+_harness.setup_django(f"sqlite:///{DB}")
 
 import phonenumbers  # noqa: E402
 from django.core.management import call_command  # noqa: E402

@@ -9,17 +9,14 @@ Migrates first, then appends; prints the rate. Used by the other benchmarks in b
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadmgr.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness
 
-import django
-
-django.setup()
+_harness.setup_django()
 
 from django.core.management import call_command  # noqa: E402
 

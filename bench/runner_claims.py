@@ -25,12 +25,9 @@ PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/lead
 
 
 def _setup_django(url: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadmgr.settings")
-    import django
+    import _harness  # bench/ is on sys.path when a script in it runs
 
-    django.setup()
+    _harness.setup_django(url)
 
 
 def _plain_claim(campaign_id: int, batch: int) -> list[int]:

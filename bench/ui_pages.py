@@ -54,11 +54,9 @@ def ensure_data(name: str) -> Path:
 
 def child(args) -> None:
     """Runs inside a child process with DATABASE_URL set: measure and print JSON."""
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadmgr.settings")
-    import django
+    import _harness  # bench/ is on sys.path when a script in it runs
 
-    django.setup()
+    _harness.setup_django()
     from django.conf import settings
     from django.contrib.auth.models import User
     from django.core.management import call_command

@@ -6,8 +6,13 @@ import phonenumbers
 from django.conf import settings
 from django.core import checks
 
-E_DEV_SECRET = "SECRET_KEY is the development key while DEBUG is off: set SECRET_KEY."
-E_NO_HOSTS = "ALLOWED_HOSTS is empty while DEBUG is off: set ALLOWED_HOSTS."
+# settings.py raises these at import too (a WSGI server runs no checks); the checks still catch
+# settings changed after import (override_settings, a settings module of one's own).
+E_DEV_SECRET = (
+    "SECRET_KEY is not set, or is the development key, while DEBUG is off: set SECRET_KEY to a long "
+    "random string (or DEBUG=1 on a laptop)."
+)
+E_NO_HOSTS = "ALLOWED_HOSTS is empty while DEBUG is off: set ALLOWED_HOSTS to the site's host names."
 E_BAD_REGION = "LEADMGR_DEFAULT_REGION {region!r} is not a region phonenumbers knows (try US, GB, DE)."
 
 

@@ -2,22 +2,25 @@
 
 Every setting a deployment may change comes from an environment variable read through one of the
 strict helpers below: a malformed value stops start-up with a message naming the variable.
-Unsafe production combinations are reported by the system checks in ``leadmgr/checks.py``.
+Unsafe production combinations stop start-up here, at import, so that a WSGI server (which runs no
+system checks) refuses to serve them too; ``leadmgr/checks.py`` reports the same for ``manage.py``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# The key used when SECRET_KEY is not set. Fine on a laptop; the system check
-# leadmgr.E001 refuses it whenever DEBUG is off.
+# The key used when SECRET_KEY is not set. Fine on a laptop; refused below (and by the system
+# check leadmgr.E001) whenever DEBUG is off.
 DEVELOPMENT_SECRET_KEY = "django-insecure-leadmgr-development-key-do-not-use-in-production"
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -63,6 +66,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+# Refused here, not only by the system checks: gunicorn imports the settings but runs no checks.
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    from leadmgr.checks import E_DEV_SECRET
+
+    raise ImproperlyConfigured(f"{E_DEV_SECRET} (leadmgr.E001)")
+if not DEBUG and not ALLOWED_HOSTS:
+    from leadmgr.checks import E_NO_HOSTS
+
+    raise ImproperlyConfigured(f"{E_NO_HOSTS} (leadmgr.E002)")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -77,15 +89,20 @@ INSTALLED_APPS = [
     "django_htmx",
     "import_export",
     "django_tasks_db",
+    "axes",
     "leadmgr",
     "campaigns",
     "leads",
 ]
 
+# CSPMiddleware right after SecurityMiddleware: every response gets the policy, whatever a later
+# middleware answers. AxesMiddleware last, as django-axes requires: it turns a locked-out sign-in
+# into the lockout page.
 MIDDLEWARE = [
     # First, so every answer (static files and redirects too) gets its request id and log line.
     "leadmgr.requestlog.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Before anything reads the body: an upload over LEADMGR_MAX_UPLOAD_MB is refused unread.
     "leadmgr.middleware.UploadLimitMiddleware",
     # Static files from STATIC_ROOT (collectstatic), before sessions: no session work for a CSS file.
@@ -98,6 +115,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leadmgr.urls"
@@ -150,6 +168,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# django-axes counts failed sign-ins (on /accounts/login/ and /admin/login/ alike, since both go
+# through authenticate()); its backend comes first so a locked-out user is refused before any
+# password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After this many failed sign-ins for one username, or from one client address, sign-in is locked...
+LEADMGR_LOGIN_FAILURE_LIMIT = env_int("LEADMGR_LOGIN_FAILURE_LIMIT", 5)
+# ...for this many minutes after the last failure (`manage.py axes_reset` lifts every lockout now).
+LEADMGR_LOGIN_LOCKOUT_MINUTES = env_int("LEADMGR_LOGIN_LOCKOUT_MINUTES", 15)
+# How many reverse proxies in front of the site append to X-Forwarded-For (0: none, the client's
+# address is REMOTE_ADDR and the header is ignored, since any client can write it).
+LEADMGR_PROXY_COUNT = env_int("LEADMGR_PROXY_COUNT", 0)
+if LEADMGR_LOGIN_FAILURE_LIMIT < 1 or LEADMGR_LOGIN_LOCKOUT_MINUTES < 1 or LEADMGR_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(
+        "LEADMGR_LOGIN_FAILURE_LIMIT and LEADMGR_LOGIN_LOCKOUT_MINUTES must be at least 1, "
+        "LEADMGR_PROXY_COUNT at least 0."
+    )
+AXES_FAILURE_LIMIT = LEADMGR_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(minutes=LEADMGR_LOGIN_LOCKOUT_MINUTES)
+# Either one locks: many passwords against one user, or many users tried from one address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "leadmgr.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "leadmgr.security.lockout_response"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/leads/"
 LOGOUT_REDIRECT_URL = "login"
@@ -186,6 +231,23 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy on every response (django-csp): scripts, styles, fonts and images come
+# from this site only, never inline. Bootstrap draws its icons with data: SVG images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # The region assumed for phone numbers written without a country code ("(415) 555-1234").
 # Empty: such numbers are refused with a message asking for the country code.

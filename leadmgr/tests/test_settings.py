@@ -86,3 +86,69 @@ def test_a_bad_database_url_is_refused_at_start_up():
     result = manage("check", env={"DATABASE_URL": "nonsense://"})
     assert result.returncode != 0
     assert "DATABASE_URL is not a database URL" in result.stderr
+
+
+def setup_django(
+    env: dict[str, str], code: str = "import django; django.setup()"
+) -> subprocess.CompletedProcess:
+    """Import the settings the way a WSGI server does: no manage.py, no system checks."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PRODUCTION and not k.startswith("SECURE_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean | {"DJANGO_SETTINGS_MODULE": "leadmgr.settings"} | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_values_set_django_up():
+    result = setup_django(PRODUCTION)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param(None, id="unset"),
+        pytest.param("", id="empty"),
+        pytest.param(project_settings.DEVELOPMENT_SECRET_KEY, id="development-key"),
+    ],
+)
+def test_debug_off_refuses_to_start_without_a_real_secret_key(secret):
+    env = dict(PRODUCTION)
+    if secret is None:
+        del env["SECRET_KEY"]
+    else:
+        env["SECRET_KEY"] = secret
+    result = setup_django(env)
+    assert result.returncode != 0
+    assert "django.core.exceptions.ImproperlyConfigured" in result.stderr
+    assert checks.E_DEV_SECRET in result.stderr
+    assert "SECRET_KEY" in checks.E_DEV_SECRET
+
+
+def test_debug_off_refuses_to_start_without_allowed_hosts():
+    result = setup_django(PRODUCTION | {"ALLOWED_HOSTS": ""})
+    assert result.returncode != 0
+    assert "django.core.exceptions.ImproperlyConfigured" in result.stderr
+    assert checks.E_NO_HOSTS in result.stderr
+    assert "ALLOWED_HOSTS" in checks.E_NO_HOSTS
+
+
+def test_the_wsgi_application_refuses_the_development_key():
+    """What gunicorn loads: it imports leadmgr.wsgi and never runs the system checks."""
+    env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}
+    result = setup_django(env, code="import leadmgr.wsgi")
+    assert result.returncode != 0
+    assert checks.E_DEV_SECRET in result.stderr
+
+
+def test_debug_on_still_starts_with_the_development_key():
+    result = setup_django({"DEBUG": "1", "DATABASE_URL": PRODUCTION["DATABASE_URL"]})
+    assert result.returncode == 0, result.stderr

@@ -38,13 +38,37 @@ def chromium():
         browser.close()
 
 
+# Reports every Content-Security-Policy violation on the console, where the page fixture hears it
+# (Chromium logs most of them itself; the event catches those it reports only to the page).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
+
+def is_csp_violation(text: str) -> bool:
+    return "CSP violation" in text or "Content Security Policy" in text
+
+
 @pytest.fixture
-def page(chromium, live_server):
+def csp_violations() -> list[str]:
+    """What the page reported breaking the Content-Security-Policy; must stay empty."""
+    return []
+
+
+@pytest.fixture
+def page(chromium, live_server, csp_violations, request):
     context = chromium.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(10_000)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    page.on("console", lambda m: csp_violations.append(m.text) if is_csp_violation(m.text) else None)
     yield page
     context.close()
+    # A test that provokes a violation on purpose says so and checks the list itself.
+    if "expect_csp_violation" not in request.keywords:
+        assert not csp_violations, "the page broke its Content-Security-Policy:\n" + "\n".join(csp_violations)
 
 
 @pytest.fixture
