@@ -67,14 +67,16 @@ DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 # Refused here, not only by the system checks: gunicorn imports the settings but runs no checks.
-if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
-    from leadmgr.checks import E_DEV_SECRET
+if not DEBUG:
+    # Every unsafe production value at once, so one failed start names all there is to fix.
+    from leadmgr.checks import E_DEV_SECRET, E_NO_HOSTS
 
-    raise ImproperlyConfigured(f"{E_DEV_SECRET} (leadmgr.E001)")
-if not DEBUG and not ALLOWED_HOSTS:
-    from leadmgr.checks import E_NO_HOSTS
-
-    raise ImproperlyConfigured(f"{E_NO_HOSTS} (leadmgr.E002)")
+    _unsafe = [
+        *([f"{E_DEV_SECRET} (leadmgr.E001)"] if SECRET_KEY == DEVELOPMENT_SECRET_KEY else []),
+        *([f"{E_NO_HOSTS} (leadmgr.E002)"] if not ALLOWED_HOSTS else []),
+    ]
+    if _unsafe:
+        raise ImproperlyConfigured(" ".join(_unsafe))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [

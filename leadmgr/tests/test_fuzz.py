@@ -9,6 +9,7 @@ Hypothesis is derandomized with a fixed budget, so the run is the same on every 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
@@ -16,9 +17,11 @@ import time
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from campaigns.models import RunnerHeartbeat
 from campaigns.providers import signing
 from leadmgr.testing import make_campaign, make_lead, make_user
 from leads import csv_forms, forms, roles
@@ -228,6 +231,14 @@ def world(db, settings) -> World:
     settings.LEADMGR_PROVIDER_SECRET = SECRET
     # A fast hasher: the personas and every sign-in attempt hash a password.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A healthy site: /healthz/detail answers 503 by design when a check fails (no live runner, a
+    # full disk), so the world has a runner seen throughout the run and no free-space floor; any
+    # 5xx left is a bug.
+    settings.LEADMGR_HEALTH_MIN_FREE_MB = 0
+    now = timezone.now()
+    RunnerHeartbeat.objects.create(
+        worker_id="fuzz:1", started_at=now, last_seen=now + dt.timedelta(hours=1), last_pass_at=now
+    )
     return World()
 
 
