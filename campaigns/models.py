@@ -6,15 +6,31 @@ import datetime as dt
 import re
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models
 
-VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The one rule for variable names, wherever a name comes in: the assistant's definitions, the lead
+# form, the admin's JSON, an import's header, the table's variable filter. A name a spreadsheet could
+# run as a formula (=HYPERLINK(...)) can never become an export's header cell.
+VARIABLE_NAME_MAX_LENGTH = 64
+VARIABLE_NAME_RE = re.compile(rf"^[A-Za-z][A-Za-z0-9_]{{0,{VARIABLE_NAME_MAX_LENGTH - 1}}}\Z")
 E_VARIABLE_NAME = (
-    "A variable name uses letters, digits and underscores and does not start with a digit "
-    "(for example customer_name)."
+    "A variable name starts with a letter and uses letters, digits and underscores, at most "
+    f"{VARIABLE_NAME_MAX_LENGTH} characters (for example customer_name)."
 )
-variable_name_validator = RegexValidator(VARIABLE_NAME_RE, E_VARIABLE_NAME)
+
+
+def is_variable_name(name: object) -> bool:
+    return isinstance(name, str) and VARIABLE_NAME_RE.match(name) is not None
+
+
+def validate_variable_name(name: object) -> None:
+    """Raise ValidationError unless ``name`` is a valid variable name."""
+    if not is_variable_name(name):
+        raise ValidationError(E_VARIABLE_NAME, code="invalid_variable_name")
+
+
+variable_name_validator = validate_variable_name
 
 # Names the CSV format gives a meaning of its own; a variable cannot use them.
 RESERVED_VARIABLE_NAMES = frozenset(

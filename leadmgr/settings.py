@@ -194,6 +194,8 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=LEADMGR_LOGIN_LOCKOUT_MINUTES)
 # Either one locks: many passwords against one user, or many users tried from one address.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+# No start-up banner: commands and workers keep stderr for errors (tests assert it stays empty).
+AXES_VERBOSE = False
 AXES_CLIENT_IP_CALLABLE = "leadmgr.security.client_ip"
 AXES_LOCKOUT_CALLABLE = "leadmgr.security.lockout_response"
 
@@ -254,6 +256,10 @@ CONTENT_SECURITY_POLICY = {
 # The region assumed for phone numbers written without a country code ("(415) 555-1234").
 # Empty: such numbers are refused with a message asking for the country code.
 LEADMGR_DEFAULT_REGION = env_str("LEADMGR_DEFAULT_REGION", "").upper() or None
+
+# The most distinct variables one lead (or one secondary contact) may carry: every export of a
+# campaign has a column per variable any of its leads sets, so one wide file would widen them all.
+LEADMGR_MAX_VARIABLES_PER_LEAD = env_int("LEADMGR_MAX_VARIABLES_PER_LEAD", 200)
 
 # Where an uploaded CSV waits between its preview and its confirmation (removed after a day), with
 # the progress of its background jobs. Readable by this user only (0700, files 0600); every web

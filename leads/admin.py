@@ -38,6 +38,12 @@ class SecondaryContactForm(PhoneFormMixin, forms.ModelForm):
         model = SecondaryContact
         fields = ["position", "phone", "variables"]
 
+    def clean_variables(self):
+        values = self.cleaned_data.get("variables")
+        if isinstance(values, dict) and (errors := lead_variables.variable_errors(values)):
+            raise ValidationError(errors)
+        return values
+
 
 class SecondaryContactFormSet(BaseInlineFormSet):
     """Secondary numbers are distinct from the primary and from each other."""
@@ -129,6 +135,10 @@ class LeadAdminForm(PhoneFormMixin, forms.ModelForm):
             return cleaned
         values = services.clean_variables(values)
         cleaned["variables"] = values
+        if errors := lead_variables.variable_errors(values):
+            for error in errors:
+                self.add_error("variables", error)
+            return cleaned
         moving = self.instance.pk and self.instance.campaign_id != campaign.pk
         if self.instance.pk:
             # Under the row lock (the admin saves in one transaction): the runner cannot claim the

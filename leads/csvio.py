@@ -97,6 +97,10 @@ E_BAD_COLUMN = (
     "Column {name!r} is not a variable name: rename it with letters, digits and underscores "
     "(for example {suggestion})."
 )
+E_TOO_MANY_VARIABLE_COLUMNS = (
+    "The file has {count} variable columns{whose}, but a lead carries at most {limit} variables "
+    "(the LEADMGR_MAX_VARIABLES_PER_LEAD setting): remove the columns you do not need."
+)
 E_BAD_SECONDARY_COLUMN = (
     "Column {name!r} is not a secondary-contact column: use secondary_N_phone and "
     "secondary_N_<variable> (N = 1, 2, …)."
@@ -279,7 +283,7 @@ def read_header(names: Sequence[str]) -> Header:
             n = int(match.group(1) or match.group(2))
             claim(f"secondary_{n}_phone", index)
             contacts.setdefault(n, ContactColumns(n)).phone = index
-        elif match := _SECONDARY_VAR_RE.match(name):
+        elif (match := _SECONDARY_VAR_RE.match(name)) and VARIABLE_NAME_RE.match(match.group(2)):
             n, var = int(match.group(1)), match.group(2)
             claim(f"secondary_{n}_{var}", index)
             contacts.setdefault(n, ContactColumns(n)).variables.append((index, var))
@@ -292,6 +296,12 @@ def read_header(names: Sequence[str]) -> Header:
             raise CSVFileError(E_BAD_COLUMN.format(name=name, suggestion=_suggest(name)))
     if phone is None:
         raise CSVFileError(E_NO_PHONE_COLUMN)
+    # Before any row is read: a file 10,000 columns wide would widen every later export.
+    limit = lead_variables.max_variables()
+    contact_names = {var for cols in contacts.values() for _, var in cols.variables}
+    for count, whose in ((len(variables), ""), (len(contact_names), " for secondary contacts")):
+        if count > limit:
+            raise CSVFileError(E_TOO_MANY_VARIABLE_COLUMNS.format(count=count, whose=whose, limit=limit))
     for n, cols in contacts.items():
         if cols.phone is None:
             raise CSVFileError(
@@ -1158,7 +1168,9 @@ def export_csv(
     plan = plan or plan_export(leads, columns=columns, with_secondary=with_secondary)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(plan.header)
+    # Header cells are neutralised like data cells: a variable name stored before the name rule
+    # (or written around it) must not run as a formula either.
+    writer.writerow([neutralise(name) for name in plan.header])
     yield buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()

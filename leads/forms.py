@@ -36,7 +36,25 @@ class VariableForm(forms.Form):
     )
 
 
-VariableFormSet = forms.formset_factory(VariableForm, extra=0, can_delete=True)
+class BaseVariableFormSet(forms.BaseFormSet):
+    """At most LEADMGR_MAX_VARIABLES_PER_LEAD variables (rows being removed do not count)."""
+
+    def clean(self) -> None:
+        super().clean()
+        names = {
+            (f.cleaned_data.get("name") or "").strip()
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        }
+        if len(names) > lead_variables.max_variables():
+            raise ValidationError(
+                lead_variables.E_TOO_MANY_VARIABLES.format(
+                    limit=lead_variables.max_variables(), count=len(names)
+                )
+            )
+
+
+VariableFormSet = forms.formset_factory(VariableForm, formset=BaseVariableFormSet, extra=0, can_delete=True)
 
 
 def variable_rows(values: dict | None) -> list[dict]:

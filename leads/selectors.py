@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from campaigns.models import VARIABLE_NAME_RE, Campaign
+from campaigns.models import Campaign, is_variable_name
 
 from . import textsearch
 from .models import Lead, SecondaryContact, Status
@@ -131,7 +131,7 @@ def filter_leads(
         leads = leads.filter(status__in=statuses)
     if created_from or created_to:
         leads = leads.filter(created_range_q(created_from, created_to))
-    if variable_key and not VARIABLE_NAME_RE.match(variable_key):
+    if variable_key and not is_variable_name(variable_key):
         return leads.none()  # not a name any variable can have
     if variable_key:
         if variable_value:

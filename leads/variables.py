@@ -11,11 +11,43 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from campaigns.models import Assistant, AssistantVariable
+from django.conf import settings
+
+from campaigns.models import (
+    E_VARIABLE_NAME,
+    Assistant,
+    AssistantVariable,
+    is_variable_name,
+    validate_variable_name,
+)
+
+__all__ = ["validate_variable_name", "variable_errors", "max_variables"]
 
 E_MISSING_REQUIRED = "Required variables are not set: {names}."
 E_MOVE_MISSING = "The new campaign's assistant requires variables this lead does not set: {names}."
 W_MOVE_UNKNOWN = "The new campaign's assistant does not use these variables (they are kept): {names}."
+
+E_BAD_VARIABLE_NAME = "{name!r} is not a variable name. " + E_VARIABLE_NAME
+E_TOO_MANY_VARIABLES = (
+    "A lead carries at most {limit} variables; this has {count}: remove some "
+    "(the limit is the LEADMGR_MAX_VARIABLES_PER_LEAD setting)."
+)
+
+
+def max_variables() -> int:
+    """How many distinct variables one lead (or one secondary contact) may carry."""
+    return settings.LEADMGR_MAX_VARIABLES_PER_LEAD
+
+
+def variable_errors(values: Mapping) -> list[str]:
+    """What is wrong with a set of variables as a whole: names that break the rule, too many."""
+    errors = [
+        E_BAD_VARIABLE_NAME.format(name=str(name)[:80]) for name in values if not is_variable_name(name)
+    ]
+    if len(values) > max_variables():
+        errors.append(E_TOO_MANY_VARIABLES.format(limit=max_variables(), count=len(values)))
+    return errors
+
 
 TEMPLATE_VAR_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
