@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0002_runner_decisions_and_callback_receipts"),
+        ("campaigns", "0003_runner_heartbeat_and_lead_gone"),
     ]
 
     operations = [
