@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -141,6 +142,12 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Steering a campaign (campaigns/controls.py): the roles grant these (leads/roles.py).
+        permissions = [
+            ("control_campaign", "Can start, pause and resume campaigns"),
+            ("finish_campaign", "Can finish campaigns"),
+            ("pause_all_campaigns", "Can pause every running campaign at once"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(window_start__lt=models.F("window_end")),
@@ -180,6 +187,29 @@ class Campaign(models.Model):
     @property
     def calling_days_display(self) -> str:
         return ", ".join(Weekday(d).label[:3] for d in sorted(self.calling_days))
+
+
+class CampaignStateChange(models.Model):
+    """One change of a campaign's state: who, when, from, to and why (written by campaigns/controls)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="state_changes")
+    from_state = models.CharField(max_length=16, choices=Campaign.State)
+    to_state = models.CharField(max_length=16, choices=Campaign.State)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            # The campaign page's "State changes" list: the latest changes of one campaign.
+            models.Index(fields=["campaign", "-changed_at", "-id"], name="campaign_state_change_latest")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.from_state} → {self.to_state}"
 
 
 class RunnerDecision(models.Model):

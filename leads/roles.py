@@ -18,6 +18,7 @@ OPERATOR_PERMISSIONS = [
     "leads.view_callattempt",
     "campaigns.view_campaign",
     "campaigns.view_assistant",
+    "campaigns.control_campaign",  # Start, Pause, Resume (campaigns/controls.py)
 ]
 # Staff also move leads in and out in bulk.
 STAFF_PERMISSIONS = [
@@ -26,5 +27,16 @@ STAFF_PERMISSIONS = [
     "leads.import_lead",
     "leads.export_lead",
     "leads.bulk_delete_lead",
+    # ... and create, edit and finish campaigns and assistants, and pause every campaign at once.
+    "campaigns.add_campaign",
+    "campaigns.change_campaign",
+    "campaigns.finish_campaign",
+    "campaigns.pause_all_campaigns",
+    "campaigns.add_assistant",
+    "campaigns.change_assistant",
+    "campaigns.add_assistantvariable",
+    "campaigns.change_assistantvariable",
+    "campaigns.delete_assistantvariable",
+    "campaigns.view_assistantvariable",
 ]
 ROLE_PERMISSIONS = {OPERATORS: OPERATOR_PERMISSIONS, STAFF: STAFF_PERMISSIONS}
