@@ -92,9 +92,13 @@ INSTALLED_APPS = [
     "import_export",
     "django_tasks_db",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files served from this site (no CDN; CSP 'self')
     "leadmgr",
     "campaigns",
     "leads",
+    "api",
 ]
 
 # CSPMiddleware right after SecurityMiddleware: every response gets the policy, whatever a later
@@ -275,6 +279,34 @@ LEADMGR_EXPORT_BACKGROUND_ROWS = env_int("LEADMGR_EXPORT_BACKGROUND_ROWS", 200_0
 
 # Background jobs (Django's tasks framework), kept in the database and run by `manage.py db_worker`.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+# The JSON API (api/): Django REST framework, its OpenAPI schema by drf-spectacular. Bearer tokens
+# (api.ApiToken) for scripts, the session for the docs page; JSON in and out, every error as RFC 9457
+# problem details (api/errors.py). The browsable renderer is left out: its pages use inline scripts.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ModelPermissions"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.problem_handler",
+    # ?format= is the export's own parameter (csv or ndjson), not DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "leadmgr API",
+    "DESCRIPTION": "Leads and campaigns of leadmgr, and the Autocalls-compatible lead endpoints.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"LeadStatus": "leads.models.Status"},
+}
 
 # django-tables2 renders with Bootstrap 5 markup (vendored under static/).
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"

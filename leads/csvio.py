@@ -745,10 +745,50 @@ def import_leads(
     first = next(rows, None)
     if first is None:
         raise CSVFileError(E_FILE_EMPTY)
-    header = read_header(first[1])
+    return import_rows(
+        first[1],
+        rows,
+        campaign=campaign,
+        region=region,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        update_existing=update_existing,
+        user=user,
+        preview_rows=preview_rows,
+        expect=expect,
+        progress=progress,
+        batch_size=batch_size,
+        workers=workers,
+        on_written=on_written,
+    )
+
+
+def import_rows(
+    names: Sequence[str],
+    rows: Iterator[tuple[int, list[str]]],
+    *,
+    campaign: Campaign | None = None,
+    region: str | None = None,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    update_existing: bool = False,
+    user=None,
+    preview_rows: int = 0,
+    expect: dict[str, int] | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+    workers: int = 0,
+    on_written: Callable[[ImportResult], None] | None = None,
+    reason: str = REASON_IMPORTED,
+) -> ImportResult:
+    """``import_leads`` after the file is read: a header's ``names`` and ``(line, cells)`` rows,
+    checked and written by the same code. Other doors that carry leads as rows (the API's create
+    and bulk endpoints) come in here; ``reason`` goes into the history of a lead that arrives in
+    a status other than created. ``region`` must already be checked (``check_region``)."""
+    header = read_header(names)
     parser = RowParser(header, campaign=campaign, region=region)
     result = ImportResult(header=header.names, dry_run=dry_run)
-    writer = _Writer(user=user, dry_run=dry_run, update_existing=update_existing)
+    writer = _Writer(user=user, dry_run=dry_run, update_existing=update_existing, reason=reason)
     write = not dry_run
 
     def flush(batch: list[LeadRow]) -> None:
@@ -816,8 +856,9 @@ def _counts_text(counts: dict[str, int]) -> str:
 class _Writer:
     """Decides create/update/skip for a batch against the database, then writes it in bulk."""
 
-    def __init__(self, *, user, dry_run: bool, update_existing: bool):
+    def __init__(self, *, user, dry_run: bool, update_existing: bool, reason: str = REASON_IMPORTED):
         self.user_id = getattr(user, "pk", None)
+        self.reason = reason
         self.update_existing = update_existing
         self.dry_run = dry_run
         self.lead_table = connection.ops.quote_name(Lead._meta.db_table)
@@ -895,7 +936,7 @@ class _Writer:
                     for position, c in enumerate(r.contacts):
                         contacts.append((lead_id, c.phone, _to_json(c.variables), position))
                     if r.status != Status.CREATED:
-                        history.append((lead_id, "", r.status, now_db, False, self.user_id, REASON_IMPORTED))
+                        history.append((lead_id, "", r.status, now_db, False, self.user_id, self.reason))
                 if contacts:
                     cursor.executemany(
                         f"INSERT INTO {self.contact_table} (lead_id, phone, variables, position)"
