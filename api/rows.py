@@ -209,8 +209,9 @@ def run(
         results[i].errors = item_errors(item, prefix(i), campaigns)
         if not results[i].errors:
             good.append(i)
-    if len(good) < len(items) and not skip_invalid:
-        return Outcome(results, written=False)
+    # Strict with an item already refused: the others are still checked (every error is reported
+    # at once), in a dry run that writes nothing.
+    dry_run = len(good) < len(items) and not skip_invalid
     if not good:
         return Outcome(results, written=False)
     chosen = [items[i] for i in good]
@@ -222,6 +223,7 @@ def run(
             header,
             rows,
             skip_invalid=skip_invalid,
+            dry_run=dry_run,
             update_existing=update,
             user=user,
             reason=REASON_API,
@@ -235,7 +237,7 @@ def run(
             {"field": _path(e.column, prefix(index)), "message": e.message} for e in rejected.errors
         ]
     _attach_ids(imported.preview, good, results)
-    if not imported.written:  # strict and something was rejected: nothing happened to any item
+    if not imported.written:  # strict and something was refused: nothing happened to any item
         for r in results:
             r.lead_id, r.action = None, ""
     return Outcome(results, written=imported.written)
