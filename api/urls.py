@@ -43,4 +43,6 @@ urlpatterns = [
     path("tokens/", token_views.token_list, name="tokens"),
     path("tokens/new/", token_views.token_create, name="token-create"),
     path("tokens/<int:pk>/revoke/", token_views.token_revoke, name="token-revoke"),
+    # Last: any other /api/ address answers a problem-details 404 (scripts read JSON, not HTML).
+    re_path(r"^(?!tokens/).*$", views.NotFoundView.as_view(), name="not-found"),
 ]

@@ -38,6 +38,19 @@ class ApiView(APIView):
     problem_responses: dict[str, str] = {}
 
 
+class NotFoundView(APIView):
+    """Any other address under /api/: a 404 in the API's error shape, not the site's HTML page."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    def dispatch(self, request, *args, **kwargs):
+        self.args, self.kwargs, self.request = args, kwargs, self.initialize_request(request)
+        self.headers = self.default_response_headers
+        response = errors.problem(404, "No API endpoint at this address: see /api/docs/.")
+        return self.finalize_response(self.request, response)
+
+
 def get_lead(pk, queryset=None) -> Lead:
     """The lead with id ``pk`` or 404 (an id no database can hold selects nothing)."""
     lead_id = selectors.parse_id(pk)
@@ -105,6 +118,7 @@ class LeadCursor(CursorPagination):
 
 
 class LeadListView(ApiView):
+    pagination_class = LeadCursor  # also tells the schema the list's page shape and parameters
     required_perms = {"GET": ["leads.view_lead"], "POST": ["leads.add_lead"]}
     problem_responses = {
         "409": "A lead with this phone is already in the campaign (on_duplicate=error); existing_id names it.",
@@ -115,16 +129,12 @@ class LeadListView(ApiView):
         operation_id="leads_list",
         parameters=[*FILTER_PARAMETERS],
         responses=s.LeadSerializer(many=True),
-        extensions={"x-pagination": "cursor"},
     )
     def get(self, request):
         leads = filtered_leads(request, lead_queryset())
-        paginator = LeadCursor()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(leads, request, view=self)
         return paginator.get_paginated_response(s.LeadSerializer(page, many=True).data)
-
-    def get_paginator(self):  # for the schema: the list's page shape
-        return LeadCursor()
 
     @extend_schema(
         operation_id="leads_create",

@@ -58,3 +58,11 @@ def test_the_docs_and_schema_are_public_but_the_api_is_not(db):
     assert client.get("/api/docs/").status_code == 200
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/v1/campaigns/").status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/api/v1/leads/abc/", "/api/v1/nothing", "/api/", "/api/user/lead/"])
+def test_an_unknown_api_address_is_a_problem_404(path, db):
+    response = Client().get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"] == "No API endpoint at this address: see /api/docs/."
