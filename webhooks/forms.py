@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django import forms
+from django.core.validators import URLValidator
+
+from .models import EVENT_TYPES, Subscription
+
+E_NO_EVENTS = "Choose at least one event."
+
+
+class SubscriptionForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        validators=[URLValidator(schemes=["http", "https"])],
+        assume_scheme="https",
+        help_text="Where each event is POSTed as JSON (http or https).",
+    )
+    events = forms.MultipleChoiceField(
+        choices=list(EVENT_TYPES.items()),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": E_NO_EVENTS},
+    )
+
+    class Meta:
+        model = Subscription
+        fields = ["url", "events", "description", "active"]
