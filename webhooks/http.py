@@ -7,6 +7,7 @@ is what makes hundreds of deliveries a second possible (``urllib.request`` opens
 from __future__ import annotations
 
 import http.client
+import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -26,6 +27,23 @@ class Answer:
         return self.status is not None and 200 <= self.status < 300
 
 
+class _NoDelay:
+    """Small requests go out at once (as urllib3 does): without TCP_NODELAY, Nagle's algorithm and
+    the receiver's delayed ACK can hold each POST on a kept-alive line for 40 ms."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _HTTPConnection(_NoDelay, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_NoDelay, http.client.HTTPSConnection):
+    pass
+
+
 class Client:
     def __init__(self, *, timeout: float):
         self.timeout = timeout
@@ -40,10 +58,8 @@ class Client:
     def _connect(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         parts = urlsplit(f"{scheme}://{netloc}")
         if scheme == "https":
-            return http.client.HTTPSConnection(
-                parts.hostname, parts.port, timeout=self.timeout, context=self._ssl
-            )
-        return http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+            return _HTTPSConnection(parts.hostname, parts.port, timeout=self.timeout, context=self._ssl)
+        return _HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         parts = urlsplit(url)

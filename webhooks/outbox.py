@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -54,15 +54,21 @@ def write(
     at = at or timezone.now()
     ops = connection.ops
     at_db = ops.adapt_datetimefield_value(at)
-    at_text = stamp(at)
-    uuid_field = Delivery._meta.get_field("event_id")
+    # The envelope's fixed part once; each event adds its id, lead and data (the C JSON encoder).
+    head = '{"id":"%s","type":' + _encode(event_type) + ',"created_at":' + _encode(stamp(at)) + ',"lead_id":'
+    native_uuid = connection.features.has_native_uuid_field
     rows = []
     for lead_id, data in events:
-        event_id = uuid.uuid4()
-        body = _encode(
-            {"id": str(event_id), "type": event_type, "created_at": at_text, "lead_id": lead_id, "data": data}
+        event_id = _uuid4_hex()
+        dashed = f"{event_id[:8]}-{event_id[8:12]}-{event_id[12:16]}-{event_id[16:20]}-{event_id[20:]}"
+        body = (
+            (head % dashed)
+            + ("null" if lead_id is None else str(int(lead_id)))
+            + ',"data":'
+            + _encode(data)
+            + "}"
         )
-        event_db = uuid_field.get_db_prep_value(event_id, connection)
+        event_db = dashed if native_uuid else event_id  # as UUIDField stores it (SQLite: 32 hex digits)
         rows.extend(
             (sub, event_db, event_type, lead_id, body, at_db, Delivery.State.PENDING.value, 0, at_db, "")
             for sub in subscriptions
@@ -76,6 +82,14 @@ def write(
                 rows,
             )
     return len(rows)
+
+
+def _uuid4_hex() -> str:
+    """A random (version 4) UUID as 32 hex digits: ``uuid.uuid4()`` without the object (a third of
+    the cost of emitting an event in a big import)."""
+    n = int.from_bytes(os.urandom(16))
+    n = (n & ~(0xF000 << 64) | (4 << 76)) & ~(0xC000 << 48) | (0x8000 << 48)
+    return f"{n:032x}"
 
 
 def _user(user) -> dict | None:
