@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.providers import signing
@@ -94,6 +95,10 @@ def claim(now: dt.datetime, limit: int) -> list[Claimed]:
     ops = connection.ops
     table = ops.quote_name(Delivery._meta.db_table)
     until = now + dt.timedelta(seconds=lease_seconds())
+    # A plain read first: an idle worker never takes SQLite's write lock (nor waits for it behind a
+    # long import) just to find nothing due.
+    if not Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now).exists():
+        return []
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_claim_sql(limit), [ops.adapt_datetimefield_value(now)])
         ids = [pk for (pk,) in cursor.fetchall()]
@@ -224,7 +229,10 @@ class Worker:
             for sub, reason in failing.items():
                 log.warning("webhooks: subscription %s failing: %s", sub, reason)
                 Subscription.objects.filter(pk=sub).update(
-                    failing=True, failure_reason=reason, failing_since=now
+                    failing=True,
+                    failure_reason=reason,
+                    # Since the first give-up of this spell, not the latest.
+                    failing_since=Coalesce(F("failing_since"), Value(now, output_field=DateTimeField())),
                 )
 
     def drain(self, *, stop: Callable[[], bool] = lambda: False) -> PassReport:
@@ -253,4 +261,5 @@ def prune(now: dt.datetime, *, keep_days: int, chunk: int = 5000) -> int:
             return removed
         with transaction.atomic():
             DeliveryAttempt.objects.filter(delivery_id__in=ids).delete()
-            removed += Delivery.objects.filter(pk__in=ids).delete()[0]
+            Delivery.objects.filter(pk__in=ids).delete()
+        removed += len(ids)

@@ -34,10 +34,10 @@ def setup(n: int, url: str) -> list[tuple[int, str]]:
     from leads import lifecycle
     from leads.models import Lead, Status
     from webhooks import services
-    from webhooks.models import Delivery
+    from webhooks.models import Delivery, Subscription
 
     call_command("migrate", verbosity=0)
-    Delivery.objects.all().delete()
+    Subscription.objects.all().delete()  # with its deliveries: a PostgreSQL database is kept between runs
     Lead.objects.all().delete()
     Campaign.objects.all().delete()
     Assistant.objects.all().delete()

@@ -132,6 +132,8 @@ def test_after_the_last_retry_the_delivery_is_given_up_and_the_subscription_fail
     assert second.state == "failed"  # the next event of the lead waited for the first, then failed too
     sub.refresh_from_db()
     assert sub.failing and sub.failing_since is not None
+    since = sub.failing_since
+    assert DeliveryAttempt.objects.order_by("id").first().at <= since  # after the first attempt
     assert sub.failure_reason.startswith("Gave up lead.status_changed") and "after 3 attempts: HTTP 500" in (
         sub.failure_reason
     )
@@ -219,8 +221,9 @@ def test_an_inactive_subscription_is_not_delivered_to(campaign, receiver, worker
     assert receiver.received == []
 
 
-def test_a_worker_killed_with_kill_9_mid_delivery_loses_nothing(tmp_path):
-    report = run_job(database_url("sqlite", tmp_path), "webhooks.tests.delivery_job", "kill", 200)
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_worker_killed_with_kill_9_mid_delivery_loses_nothing(kind, tmp_path):
+    report = run_job(database_url(kind, tmp_path, "hooks"), "webhooks.tests.delivery_job", "kill", 200)
     print(json.dumps(report))
     assert report["emitted"] == 200
     assert report["pending_after_kill"] > 0  # it died with work in hand
@@ -236,3 +239,21 @@ def test_sigterm_finishes_the_posts_under_way_and_exits_0(tmp_path):
     assert report["attempted_not_recorded"] == 0
     assert report["recorded"] == report["received"] > 0
     assert "Delivered" in report["stdout"]
+
+
+def test_finished_deliveries_are_pruned_after_the_keep_days_with_their_log(campaign, receiver, worker):
+    from django.utils import timezone
+
+    from webhooks.delivery import prune
+
+    subscribe(receiver.url)
+    lifecycle.set_status(make_lead(campaign), Status.COMPLETED)
+    deliver_all(worker)
+    receiver.status = 500
+    lifecycle.set_status(Lead.objects.get(), Status.CREATED)  # stays pending: never pruned
+    worker.pass_once()
+    now = timezone.now()
+    assert prune(now + timezone.timedelta(days=6), keep_days=7) == 0
+    assert prune(now + timezone.timedelta(days=8), keep_days=7) == 1
+    assert list(Delivery.objects.values_list("state", flat=True)) == ["pending"]
+    assert DeliveryAttempt.objects.count() == 1  # the pending one's failed attempt

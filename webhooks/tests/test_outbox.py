@@ -216,3 +216,30 @@ def test_without_subscribers_a_runner_batch_costs_one_small_query_per_step(campa
         lifecycle.claim_due(campaign, 20, NOW, dt.timedelta(minutes=5))
     reads = [q for q in queries if "webhooks_subscription" in q["sql"]]
     assert len(reads) == 1 and Delivery.objects.count() == 0
+
+
+def test_a_lead_added_in_the_admin_emits_lead_created_with_its_contacts(admin_client, campaign):
+    subscribe("http://127.0.0.1:9/x", events=["lead.created"])
+    data = {
+        "phone": "+14155550100",
+        "campaign": campaign.pk,
+        "variables": '{"customer_name": "Sarah"}',
+        "contacts-TOTAL_FORMS": "1",
+        "contacts-INITIAL_FORMS": "0",
+        "contacts-0-phone": "+14155550101",
+        "contacts-0-position": "0",
+        "contacts-0-variables": "{}",
+        "history-TOTAL_FORMS": "0",
+        "history-INITIAL_FORMS": "0",
+        "calls-TOTAL_FORMS": "0",
+        "calls-INITIAL_FORMS": "0",
+    }
+    assert admin_client.post("/admin/leads/lead/add/", data).status_code == 302
+    (event,) = events()
+    lead = Lead.objects.get()
+    assert event["lead_id"] == lead.pk
+    assert event["data"]["lead"]["secondary_contacts"] == [{"phone": "+14155550101", "variables": {}}]
+    # An edit is no creation.
+    data["contacts-INITIAL_FORMS"] = "0"
+    admin_client.post(f"/admin/leads/lead/{lead.pk}/change/", {**data, "contacts-TOTAL_FORMS": "0"})
+    assert Delivery.objects.count() == 1

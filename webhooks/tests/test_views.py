@@ -261,3 +261,18 @@ def test_hostile_values_are_escaped(client, staff):
     client.force_login(staff)
     page = client.get("/webhooks/").content.decode()
     assert "<script>alert(1)</script>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_the_form_and_confirmation_pages_have_query_budgets(
+    client, staff, subscription, django_assert_num_queries
+):
+    client.force_login(staff)
+    # session, user, the user's permissions, its groups' permissions
+    with django_assert_num_queries(4):
+        assert client.get("/webhooks/new/").status_code == 200
+    # ... and the subscription
+    with django_assert_num_queries(5):
+        assert client.get(f"/webhooks/{subscription.pk}/edit/").status_code == 200
+    # ... the subscription and the count of its pending events
+    with django_assert_num_queries(6):
+        assert client.get(f"/webhooks/{subscription.pk}/delete/").status_code == 200
