@@ -41,18 +41,20 @@ migrate: install
 # RUNNER=0 serves without the campaign runner (by default a worker runs beside the server, with the
 # simulated provider, so the running demo campaign visibly moves its leads).
 RUNNER ?= 1
-# The background-job worker (big CSV previews and imports, the export's column scan) always runs
-# beside the server, and stops with it.
+# The background-job worker (big CSV previews and imports, the export's column scan) and the webhook
+# delivery worker always run beside the server, and stop with it.
 run: migrate
 	$(PY) manage.py seed_demo --if-empty
 	@echo "Serving leadmgr on http://$(HOST)/  (sign in as admin, operator or staff; password leadmgr-demo)"
 	@echo "Job worker started beside the server (python manage.py db_worker)"
+	@echo "Webhook delivery worker started beside the server (python manage.py deliver_webhooks)"
 	@$(PY) manage.py db_worker --no-reload & jobs=$$!; \
+	$(PY) manage.py deliver_webhooks & hooks=$$!; \
 	if [ "$(RUNNER)" = 1 ]; then \
 	  echo "Campaign runner started beside the server (RUNNER=0 to leave it out)"; \
-	  $(PY) manage.py run_campaigns & runner=$$!; trap 'kill $$runner $$jobs 2>/dev/null' EXIT INT TERM; \
+	  $(PY) manage.py run_campaigns & runner=$$!; trap 'kill $$runner $$jobs $$hooks 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver $(HOST); \
-	else trap 'kill $$jobs 2>/dev/null' EXIT INT TERM; $(PY) manage.py runserver $(HOST); fi
+	else trap 'kill $$jobs $$hooks 2>/dev/null' EXIT INT TERM; $(PY) manage.py runserver $(HOST); fi
 
 # The production set-up (bin/serve): DEBUG=0, checks, migrate, collectstatic, gunicorn + the runner.
 # DATABASE_URL=postgres://... make serve for PostgreSQL; on a loopback HOST a local key is made once.

@@ -37,6 +37,7 @@ from leadmgr.db import storable_text, update_rows
 from leads import lifecycle, selectors, textsearch
 from leads import variables as lead_variables
 from leads.models import CallAttempt, Lead, SecondaryContact, Status
+from webhooks import outbox
 
 from . import services
 from .models import Assistant, Campaign, RunnerDecision
@@ -489,6 +490,7 @@ class Runner:
                 ["outcome", "ended_at", "provider_ref", "detail"],
                 [(c.pk, c.outcome, c.ended_at, c.provider_ref, c.detail) for c in applied],
             )
+            outbox.calls_ended(applied)
             ends = [
                 lifecycle.AttemptEnd(call.lead_id, call.attempt_number, True, call.outcome)
                 for call in applied

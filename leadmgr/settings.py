@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "campaigns",
     "leads",
     "api",
+    "webhooks",
 ]
 
 # CSPMiddleware right after SecurityMiddleware: every response gets the policy, whatever a later
@@ -376,3 +377,43 @@ LEADMGR_SIMULATED_MIX = env_str(
 )
 LEADMGR_SIMULATED_SEED = env_int("LEADMGR_SIMULATED_SEED", 42)
 LEADMGR_SIMULATED_SPEEDUP = env_int("LEADMGR_SIMULATED_SPEEDUP", 10)
+
+
+# --- Webhooks (webhooks/): the outbox and its delivery worker, `manage.py deliver_webhooks` ---
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds; got {raw!r}.") from None
+    if not value >= 0:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds >= 0; got {raw!r}.")
+    return value
+
+
+# Seconds to wait for a receiver's answer to one POST.
+LEADMGR_WEBHOOK_TIMEOUT = _env_seconds("LEADMGR_WEBHOOK_TIMEOUT", 10)
+# Seconds between a failed attempt and the next one; after the last, the delivery is given up and
+# its subscription marked failing. The default doubles from 10 s and adds up to about 24 hours.
+_delays = env_list(
+    "LEADMGR_WEBHOOK_RETRY_DELAYS",
+    ["10", "20", "40", "80", "160", "320", "640", "1280", "2560", "5120", "10240", "20480", "44600"],
+)
+try:
+    LEADMGR_WEBHOOK_RETRY_DELAYS = [float(v) for v in _delays]
+except ValueError:
+    raise ImproperlyConfigured(
+        f"LEADMGR_WEBHOOK_RETRY_DELAYS must be seconds separated by commas; got {_delays!r}."
+    ) from None
+# POSTs in flight at once per worker, and deliveries one claim takes.
+LEADMGR_WEBHOOK_CONCURRENCY = env_int("LEADMGR_WEBHOOK_CONCURRENCY", 8)
+LEADMGR_WEBHOOK_BATCH = env_int("LEADMGR_WEBHOOK_BATCH", 100)
+# Seconds an idle worker waits before looking for due deliveries again.
+LEADMGR_WEBHOOK_POLL = _env_seconds("LEADMGR_WEBHOOK_POLL", 1)
+# Days delivered and given-up deliveries (and their log) are kept.
+LEADMGR_WEBHOOK_KEEP_DAYS = env_int("LEADMGR_WEBHOOK_KEEP_DAYS", 7)
+if LEADMGR_WEBHOOK_CONCURRENCY < 1 or LEADMGR_WEBHOOK_BATCH < 1 or LEADMGR_WEBHOOK_TIMEOUT <= 0:
+    raise ImproperlyConfigured(
+        "LEADMGR_WEBHOOK_CONCURRENCY and LEADMGR_WEBHOOK_BATCH must be at least 1, "
+        "LEADMGR_WEBHOOK_TIMEOUT more than 0."
+    )

@@ -16,6 +16,7 @@ from import_export.formats import base_formats
 from import_export.results import Error, Result, RowResult
 
 from leadmgr.pagination import CappedCountPaginator
+from webhooks import outbox
 
 from . import csvio, lifecycle, selectors, services
 from . import variables as lead_variables
@@ -303,6 +304,11 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
         warning = getattr(form, "move_warning", None)
         if warning:
             self.message_user(request, warning, messages.WARNING)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not change:  # its contacts saved, in the admin's transaction: the lead.created event
+            outbox.lead_created(form.instance)
 
     @admin.action(description="Delete selected leads", permissions=["delete"])
     def delete_leads(self, request, queryset):

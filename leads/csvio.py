@@ -39,6 +39,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from campaigns.models import VARIABLE_NAME_RE, Campaign
 from leadmgr import db
+from webhooks import outbox
 
 from . import lifecycle, selectors, services, textsearch
 from . import variables as lead_variables
@@ -834,6 +835,7 @@ def import_rows(
         else:
             result.written = True
             textsearch.catch_up()  # the new leads into the search index, in one statement
+            outbox.import_finished(result.counts, campaign=campaign, user=user)
             if on_written:
                 on_written(result)
     return result
@@ -949,6 +951,7 @@ class _Writer:
                         " user_id, reason) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                         history,
                     )
+                outbox.leads_imported(creates, ids, at=now)
             if updates:
                 cursor.executemany(
                     f"UPDATE {self.lead_table} SET variables = %s, updated_at = %s WHERE id = %s",

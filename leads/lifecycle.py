@@ -19,6 +19,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from webhooks import outbox
 
 from .models import CallAttempt, Lead, Status, StatusChange
 from .selectors import QUEUE_ORDER, due_q, take_due
@@ -182,7 +183,9 @@ def set_status(
     fields = {"status": target, "lease_expires_at": None, "updated_at": now}
     fields |= _manual_fields(target, lead.campaign, now, scheduled_at)
     Lead.objects.filter(pk=lead.pk, status=current).update(**fields)
-    _history(lead.pk, current, target, now, user=user, reason=reason, automatic=False).save()
+    change = _history(lead.pk, current, target, now, user=user, reason=reason, automatic=False)
+    change.save()
+    outbox.status_changed([change])
     for name, value in fields.items():
         setattr(lead, name, value)
     return lead
@@ -256,6 +259,7 @@ def _apply_chunk(batch, target, user, reason, scheduled_at, now, campaigns, resu
         )
         result.changed += len(ids)
     StatusChange.objects.bulk_create(history, batch_size=BULK_CHUNK)
+    outbox.status_changed(history)
 
 
 # --- Automatic transitions: the campaign runner -------------------------------------------------
@@ -282,9 +286,11 @@ def start_attempt(lead: Lead, *, lease: dt.timedelta, now: dt.datetime | None = 
     )
     if not claimed:
         return False
-    _history(
+    change = _history(
         lead.pk, old, Status.PROCESSING, now, reason=REASON_ATTEMPT_STARTED.format(n=attempts), automatic=True
-    ).save()
+    )
+    change.save()
+    outbox.status_changed([change])
     lead.status, lead.attempts, lead.last_attempt_at = Status.PROCESSING, attempts, now
     lead.lease_expires_at = now + lease
     return True
@@ -349,6 +355,7 @@ def finish_attempt(lead: Lead, *, succeeded: bool, outcome: str = "", now: dt.da
         status=final, next_attempt_at=next_at, lease_expires_at=None, updated_at=now
     )
     StatusChange.objects.bulk_create(changes)
+    outbox.status_changed(changes)
     lead.status, lead.next_attempt_at, lead.lease_expires_at = final, next_at, None
     return final
 
@@ -434,7 +441,7 @@ def claim_due(
         cursor.execute(sql, params)
         returned = dict(cursor.fetchall())
     claimed = [Claim(pk, returned[pk], status) for pk, status in rows.items() if pk in returned]
-    StatusChange.objects.bulk_create(
+    history = StatusChange.objects.bulk_create(
         [
             _history(
                 c.lead_id,
@@ -448,6 +455,7 @@ def claim_due(
         ],
         batch_size=BULK_CHUNK,
     )
+    outbox.status_changed(history)
     return claimed
 
 
@@ -493,6 +501,7 @@ def finish_attempts(ends: Iterable[AttemptEnd], *, now: dt.datetime) -> dict[int
             status=final, next_attempt_at=next_at, lease_expires_at=None, updated_at=now
         )
     StatusChange.objects.bulk_create(changes, batch_size=BULK_CHUNK)
+    outbox.status_changed(changes)
     return finals
 
 
@@ -597,6 +606,7 @@ def release_attempts(held: Mapping[int, int], *, now: dt.datetime) -> list[int]:
         CallAttempt.objects.filter(lead_id__in=ids, outcome="").update(
             outcome=CallAttempt.Outcome.LOST, ended_at=now, detail=DETAIL_RELEASED
         )
+        outbox.calls_ended(CallAttempt.objects.filter(lead_id__in=ids, outcome="lost", ended_at=now))
         Lead.objects.filter(pk__in=ids, status=Status.PROCESSING).update(
             status=Status.RESCHEDULED,
             attempts=F("attempts") - 1,
@@ -604,7 +614,7 @@ def release_attempts(held: Mapping[int, int], *, now: dt.datetime) -> list[int]:
             lease_expires_at=None,
             updated_at=now,
         )
-        StatusChange.objects.bulk_create(
+        history = StatusChange.objects.bulk_create(
             [
                 _history(
                     pk,
@@ -618,6 +628,7 @@ def release_attempts(held: Mapping[int, int], *, now: dt.datetime) -> list[int]:
             ],
             batch_size=BULK_CHUNK,
         )
+        outbox.status_changed(history)
         released.extend(ids)
     return released
 
@@ -663,6 +674,7 @@ def recover_lost(now: dt.datetime, *, limit: int = BULK_CHUNK, exclude: Iterable
             if (pk, attempts) not in dialled
         ]
     )
+    outbox.calls_ended(CallAttempt.objects.filter(lead_id__in=ids, outcome="lost", ended_at=now))
     return finish_attempts(
         [
             AttemptEnd(pk, attempts, False, CallAttempt.Outcome.LOST, reason=REASON_LOST.format(n=attempts))

@@ -38,5 +38,10 @@ STAFF_PERMISSIONS = [
     "campaigns.change_assistantvariable",
     "campaigns.delete_assistantvariable",
     "campaigns.view_assistantvariable",
+    # ... and manage webhook subscriptions (webhooks/, migration webhooks.0002).
+    "webhooks.view_subscription",
+    "webhooks.add_subscription",
+    "webhooks.change_subscription",
+    "webhooks.delete_subscription",
 ]
 ROLE_PERMISSIONS = {OPERATORS: OPERATOR_PERMISSIONS, STAFF: STAFF_PERMISSIONS}

@@ -16,6 +16,7 @@ from django.db import connection, connections, transaction
 
 from campaigns.models import Campaign
 from leadmgr import db
+from webhooks import outbox
 
 from . import lifecycle, selectors, textsearch
 from . import variables as lead_variables
@@ -135,6 +136,7 @@ def lead_create(
         raise ValidationError(errors)
     lead = Lead.objects.create(campaign=campaign, phone=primary, variables=values)
     _save_contacts(lead, contacts, contact_phones)
+    outbox.lead_created(lead)
     textsearch.catch_up()  # searchable at once through the index, not only as a pending lead
     return LeadSaveResult(lead)
 

@@ -26,6 +26,8 @@ from campaigns.providers import signing
 from leadmgr.testing import make_campaign, make_lead, make_user
 from leads import csv_forms, forms, roles
 from leads.filters import FILTER_PARAMS
+from webhooks import forms as webhook_forms
+from webhooks import services as webhook_services
 
 SECRET = "fuzz-provider-secret"
 CALLBACK = "/campaigns/callbacks/http/"
@@ -93,6 +95,7 @@ FORM_FIELDS = [
     *forms.StatusForm.base_fields,
     *csv_forms.ImportForm.base_fields,
     *csv_forms.ExportColumnsForm.base_fields,
+    *webhook_forms.SubscriptionForm.base_fields,
 ]
 PARAMS = sorted(
     {
@@ -166,6 +169,10 @@ class World:
     def __init__(self) -> None:
         self.campaign = make_campaign()
         self.lead = make_lead(self.campaign, contacts=["+14155550901"], variables={"customer_name": "A"})
+        # A webhook subscription for its pages: its id (1, as the lead's) is among the ids below.
+        self.subscription = webhook_services.subscription_create(
+            url="https://crm.example/", events=["call.ended"]
+        )
         self.users = {
             "no_role": make_user("fuzz-nobody"),
             "operator": make_user("fuzz-operator", group=roles.OPERATORS),

@@ -123,6 +123,7 @@ def test_serve_starts_serves_hashed_static_files_and_stops_on_sigterm(tmp_path, 
         assert "GET /accounts/login/ 200" in output  # one line per request
         assert "Shutting down: Master" in output  # gunicorn stopped gracefully
         assert "Claimed 0 lead(s)" in output  # the runner ran beside it and stopped with its summary
+        assert "Delivered 0 event(s)" in output  # so did the webhook delivery worker
         # Nothing of the group is left behind.
         time.sleep(1)
         with pytest.raises(ProcessLookupError):

@@ -62,8 +62,9 @@ def test_claim_due_costs_a_fixed_number_of_queries_for_any_batch(campaign, djang
         make_lead(campaign)
     # SAVEPOINT (the test's transaction is open); SELECT the due ids from each of the four queue
     # ranges until the batch is full (FOR UPDATE SKIP LOCKED on PostgreSQL; here the first three
-    # are empty); UPDATE … RETURNING; INSERT the history rows; RELEASE SAVEPOINT.
-    with django_assert_num_queries(8):
+    # are empty); UPDATE … RETURNING; INSERT the history rows; SELECT the webhook subscriptions
+    # listening (none: no event rows); RELEASE SAVEPOINT.
+    with django_assert_num_queries(9):
         assert len(lifecycle.claim_due(campaign, 20, NOW, LEASE)) == 20
 
 
