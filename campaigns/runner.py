@@ -381,6 +381,14 @@ class Runner:
                 }
             )
         with transaction.atomic():  # one commit for the batch's writes before the provider is asked
+            # A pause (or finish) that committed since the state was read above stops these dials:
+            # the state is read again under the campaign rows' lock (taken before the leads', as a
+            # claim does), so no dial is recorded once a Pause has answered. A first number is given
+            # back to the queue uncounted; a further number ends its attempt as before.
+            running = self._still_running({leads[c.lead_id].campaign_id for c in calls})
+            stopped = [c for c in calls if leads[c.lead_id].campaign_id not in running]
+            if stopped:
+                calls, requests = self._drop_stopped(calls, requests, stopped, continuing, ends, now)
             # Re-read under lock what was read above: a lead deleted (or ended) since is not dialled,
             # and one still there cannot be deleted until its dial is recorded.
             live = lifecycle.lock_attempts({c.lead_id: c.attempt_number for c in calls})
@@ -441,6 +449,32 @@ class Runner:
             update_rows(CallAttempt, ["provider_ref"], [(c.pk, c.provider_ref) for c in accepted])
         if refused:
             self.handle_results(refused, report)
+
+    @staticmethod
+    def _still_running(campaign_ids: set[int]) -> set[int]:
+        """Of these campaigns, those still running, their rows locked until the transaction ends."""
+        return set(
+            Campaign.objects.select_for_update()
+            .filter(pk__in=campaign_ids, state=Campaign.State.RUNNING)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+    def _drop_stopped(self, calls, requests, stopped, continuing, ends, now):
+        """Leave out the dials of campaigns paused or finished since they were read (see _dial_steps)."""
+        stopped_ids = {c.lead_id for c in stopped}
+        going_on = set(continuing)
+        first = {c.lead_id: c.attempt_number for c in stopped if c.lead_id not in going_on}
+        released = lifecycle.release_attempts(first, now=now) if first else []
+        self.forget(released)
+        ends.extend(
+            lifecycle.AttemptEnd(c.lead_id, c.attempt_number, False, DETAIL_NOT_RUNNING)
+            for c in stopped
+            if c.lead_id in going_on
+        )
+        log.info("runner: %d dial(s) left out: campaign no longer running", len(stopped))
+        kept = [(c, r) for c, r in zip(calls, requests, strict=True) if c.lead_id not in stopped_ids]
+        return [c for c, _ in kept], [r for _, r in kept]
 
     def _gone(self, step: _Next, report: TickReport) -> None:
         """The lead was deleted, or its attempt ended elsewhere, before this dial: skip it."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -16,7 +18,7 @@ from leads import selectors
 from leads.models import Status
 from leads.tables import STATUS_BADGES
 
-from . import runner
+from . import controls, outlook, runner
 from .models import Campaign
 from .providers import signing
 
@@ -46,7 +48,16 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     counts = selectors.status_counts_by_campaign()
     empty = dict.fromkeys(Status.values, 0)
     rows = [(c, status_bars(c.pk, counts.get(c.pk, empty))) for c in campaigns]
-    return render(request, "campaigns/campaign_list.html", {"rows": rows})
+    context = {
+        "rows": rows,
+        "can_pause_all": request.user.has_perm(controls.PAUSE_ALL),
+        "any_running": any(c.state == Campaign.State.RUNNING for c in campaigns),
+    }
+    return render(request, "campaigns/campaign_list.html", context)
+
+
+# The latest state changes on a campaign page (the whole record is in the admin).
+STATE_CHANGES_SHOWN = 20
 
 
 @require_GET
@@ -61,6 +72,11 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "campaign": campaign,
         "chart": status_bars(campaign.pk, selectors.status_counts(campaign)),
         "variables": campaign.assistant.variables.all(),
+        "controls": [
+            (action, controls.TRANSITIONS[action].label)
+            for action in controls.available_actions(campaign, request.user)
+        ],
+        "state_changes": campaign.state_changes.select_related("changed_by")[:STATE_CHANGES_SHOWN],
     }
     return render(request, "campaigns/campaign_detail.html", context)
 
@@ -88,3 +104,80 @@ def start_preview(request: HttpRequest, pk: int) -> HttpResponse:
         "campaigns/_start_preview.html",
         {"campaign": campaign, "preview": runner.preview_start(campaign)},
     )
+
+
+# --- steering: Start, Pause, Resume, Finish, Pause all (campaigns/controls.py) -----------------------
+
+M_CONTROLLED = "{name} was {done}."
+
+
+def _campaign_for_user(request: HttpRequest, pk: int, *, perm: str | None = None) -> Campaign:
+    """The campaign, 404 for a user who may not see campaigns, 403 without ``perm``."""
+    campaign = get_object_or_404(selectors.campaigns_for_user(request.user), pk=pk)
+    if perm and not request.user.has_perm(perm):
+        raise PermissionDenied
+    return campaign
+
+
+def _reason(request: HttpRequest) -> str:
+    return request.POST.get("reason", "")[: controls.REASON_MAX_LENGTH]
+
+
+@require_GET
+def control_confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """The confirmation of a control: what it will do, in numbers, and an optional reason."""
+    action = controls.Action(action)
+    campaign = _campaign_for_user(request, pk, perm=controls.TRANSITIONS[action].permission)
+    allowed = campaign.state in controls.TRANSITIONS[action].sources
+    context = {
+        "campaign": campaign,
+        "action": action,
+        "label": controls.TRANSITIONS[action].label,
+        "refusal": None if allowed else controls.refusal(campaign, action),
+        "outlook": outlook.control_outlook(campaign, action) if allowed else "",
+        "post_url": reverse(f"campaigns:{action.value}", args=[campaign.pk]),
+        "reason_max": controls.REASON_MAX_LENGTH,
+    }
+    return render(request, "campaigns/control_confirm.html", context)
+
+
+@require_POST
+def control(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Apply a control (after its confirmation) and go back to the campaign page with the outcome."""
+    action = controls.Action(action)
+    campaign = _campaign_for_user(request, pk, perm=controls.TRANSITIONS[action].permission)
+    try:
+        controls.change_state(campaign, action, user=request.user, reason=_reason(request))
+    except controls.ControlRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        done = controls.TRANSITIONS[action].done
+        messages.success(request, M_CONTROLLED.format(name=campaign.name, done=done))
+    return redirect("campaigns:detail", pk=campaign.pk)
+
+
+M_PAUSED_ALL = "Paused {n} running campaign(s): {names}."
+M_NOTHING_RUNNING = "No campaign was running: nothing was paused."
+
+
+@require_GET
+@permission_required(controls.PAUSE_ALL, raise_exception=True)
+def pause_all_confirm(request: HttpRequest) -> HttpResponse:
+    context = {"outlook": outlook.pause_all_outlook(), "reason_max": controls.REASON_MAX_LENGTH}
+    return render(request, "campaigns/pause_all_confirm.html", context)
+
+
+@require_POST
+@permission_required(controls.PAUSE_ALL, raise_exception=True)
+def pause_all(request: HttpRequest) -> HttpResponse:
+    changes = controls.pause_all(user=request.user, reason=_reason(request))
+    if changes:
+        names = ", ".join(
+            Campaign.objects.filter(pk__in=[c.campaign_id for c in changes])
+            .order_by("name")
+            .values_list("name", flat=True)
+        )
+        messages.success(request, M_PAUSED_ALL.format(n=len(changes), names=names))
+    else:
+        messages.info(request, M_NOTHING_RUNNING)
+    return redirect("campaigns:list")
