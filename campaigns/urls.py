@@ -11,7 +11,9 @@ urlpatterns = [
     path("", views.campaign_list, name="list"),
     path("pause-all/", views.pause_all, name="pause_all"),
     path("pause-all/confirm/", views.pause_all_confirm, name="pause_all_confirm"),
+    path("new/", views.campaign_create, name="create"),
     path("<int:pk>/", views.campaign_detail, name="detail"),
+    path("<int:pk>/edit/", views.campaign_edit, name="edit"),
     path("<int:pk>/start-preview/", views.start_preview, name="start_preview"),
     # Steering: a confirmation page (GET) and the POST-only change, one pair per control.
     *[

@@ -3,23 +3,27 @@ http provider's callback endpoint."""
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from leads import selectors
-from leads.models import Status
+from leads import selectors as lead_selectors
+from leads import variables as lead_variables
+from leads.models import Lead, Status
 from leads.tables import STATUS_BADGES
 
-from . import controls, outlook, runner
-from .models import Campaign
+from . import controls, outlook, runner, selectors, services
+from .forms import AssistantForm, CampaignForm, VariableDefinitionFormSet, definition_rows
+from .models import Assistant, Campaign
 from .providers import signing
 
 
@@ -44,8 +48,8 @@ def status_bars(campaign_id: int, counts: dict[str, int]) -> dict:
 def campaign_list(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("campaigns.view_campaign"):
         raise PermissionDenied
-    campaigns = list(selectors.campaigns_for_user(request.user).select_related("assistant"))
-    counts = selectors.status_counts_by_campaign()
+    campaigns = list(lead_selectors.campaigns_for_user(request.user).select_related("assistant"))
+    counts = lead_selectors.status_counts_by_campaign()
     empty = dict.fromkeys(Status.values, 0)
     rows = [(c, status_bars(c.pk, counts.get(c.pk, empty))) for c in campaigns]
     context = {
@@ -63,14 +67,14 @@ STATE_CHANGES_SHOWN = 20
 @require_GET
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(
-        selectors.campaigns_for_user(request.user)
+        lead_selectors.campaigns_for_user(request.user)
         .select_related("assistant")
         .prefetch_related("assistant__variables"),
         pk=pk,
     )
     context = {
         "campaign": campaign,
-        "chart": status_bars(campaign.pk, selectors.status_counts(campaign)),
+        "chart": status_bars(campaign.pk, lead_selectors.status_counts(campaign)),
         "variables": campaign.assistant.variables.all(),
         "controls": [
             (action, controls.TRANSITIONS[action].label)
@@ -113,7 +117,7 @@ M_CONTROLLED = "{name} was {done}."
 
 def _campaign_for_user(request: HttpRequest, pk: int, *, perm: str | None = None) -> Campaign:
     """The campaign, 404 for a user who may not see campaigns, 403 without ``perm``."""
-    campaign = get_object_or_404(selectors.campaigns_for_user(request.user), pk=pk)
+    campaign = get_object_or_404(lead_selectors.campaigns_for_user(request.user), pk=pk)
     if perm and not request.user.has_perm(perm):
         raise PermissionDenied
     return campaign
@@ -181,3 +185,134 @@ def pause_all(request: HttpRequest) -> HttpResponse:
     else:
         messages.info(request, M_NOTHING_RUNNING)
     return redirect("campaigns:list")
+
+
+# --- creating and editing campaigns ----------------------------------------------------------------
+
+M_CAMPAIGN_SAVED = "Campaign {name} saved."
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("campaigns.add_campaign", raise_exception=True)
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save()
+        messages.success(request, M_CAMPAIGN_SAVED.format(name=campaign.name))
+        return redirect("campaigns:detail", pk=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_for_user(request, pk, perm="campaigns.change_campaign")
+    form = CampaignForm(request.POST or None, instance=campaign)
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save()
+        messages.success(request, M_CAMPAIGN_SAVED.format(name=campaign.name))
+        return redirect("campaigns:detail", pk=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign})
+
+
+# --- assistants ------------------------------------------------------------------------------------
+
+M_ASSISTANT_SAVED = "Assistant {name} saved."
+PREVIEW_LEADS = 3
+
+
+@require_GET
+@permission_required("campaigns.view_assistant", raise_exception=True)
+def assistant_list(request: HttpRequest) -> HttpResponse:
+    assistants = Assistant.objects.annotate(
+        n_variables=Count("variables", distinct=True), n_campaigns=Count("campaigns", distinct=True)
+    ).order_by("name")
+    return render(request, "campaigns/assistant_list.html", {"assistants": assistants})
+
+
+def _assistant_editor(request: HttpRequest, assistant: Assistant) -> HttpResponse:
+    """The assistant form and its variables; a change that affects existing leads is confirmed first."""
+    form = AssistantForm(request.POST or None, instance=assistant)
+    variables = VariableDefinitionFormSet(
+        request.POST or None, prefix="vars", initial=None if request.POST else definition_rows(assistant)
+    )
+    impact: list[str] = []
+    if request.method == "POST" and form.is_valid() and variables.is_valid():
+        definitions = variables.definitions()
+        impact = selectors.assistant_change_impact(assistant, definitions)
+        fingerprint = _fingerprint(impact)
+        if not impact or request.POST.get("confirmed") == fingerprint:
+            assistant = services.assistant_save(assistant=form.save(commit=False), definitions=definitions)
+            messages.success(request, M_ASSISTANT_SAVED.format(name=assistant.name))
+            return redirect("assistants:assistant_list")
+    context = {
+        "form": form,
+        "variables": variables,
+        "assistant": assistant if assistant.pk else None,
+        "impact": impact,
+        "fingerprint": _fingerprint(impact),
+    }
+    return render(request, "campaigns/assistant_form.html", context)
+
+
+def _fingerprint(impact: list[str]) -> str:
+    """What the operator confirmed: a different impact (someone changed leads meanwhile) asks again."""
+    return hashlib.sha256("\n".join(impact).encode()).hexdigest()[:16] if impact else ""
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("campaigns.add_assistant", raise_exception=True)
+def assistant_create(request: HttpRequest) -> HttpResponse:
+    return _assistant_editor(request, Assistant())
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("campaigns.change_assistant", raise_exception=True)
+def assistant_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _assistant_editor(request, get_object_or_404(Assistant, pk=pk))
+
+
+@require_GET
+@permission_required("campaigns.view_assistant", raise_exception=True)
+def assistant_preview(request: HttpRequest) -> HttpResponse:
+    """htmx: the message as typed, rendered for a few real leads of the assistant's campaigns (or its
+    defaults alone), with the placeholders no value fills."""
+    template = request.GET.get("message_template", "")[:10_000]
+    defaults = {
+        name: row.get("default", "")
+        for name, row in _typed_definitions(request.GET).items()
+        if lead_variables.is_set(row.get("default"))
+    }
+    assistant_id = lead_selectors.parse_id(request.GET.get("assistant", ""))
+    samples: list[tuple[str, dict]] = []
+    if assistant_id is not None:
+        leads = Lead.objects.filter(campaign__assistant_id=assistant_id).order_by("-pk")
+        samples = [
+            (phone, values) for phone, values in leads.values_list("phone", "variables")[:PREVIEW_LEADS]
+        ]
+    if not samples:
+        samples = [("defaults only", {})]
+    rendered = [
+        (label, lead_variables.render_message(template, defaults | _set_values(values)))
+        for label, values in samples
+    ]
+    return render(request, "campaigns/_assistant_preview.html", {"rendered": rendered})
+
+
+def _set_values(values: object) -> dict:
+    if not isinstance(values, dict):
+        return {}
+    return {k: v for k, v in values.items() if lead_variables.is_set(v)}
+
+
+def _typed_definitions(data) -> dict[str, dict]:
+    """The variable rows as typed (not yet valid), read straight from the form's fields."""
+    try:
+        total = min(int(data.get("vars-TOTAL_FORMS", 0)), 200)
+    except ValueError:
+        total = 0
+    rows: dict[str, dict] = {}
+    for i in range(max(total, 0)):
+        name = (data.get(f"vars-{i}-name") or "").strip()
+        if name and not data.get(f"vars-{i}-DELETE"):
+            rows[name] = {"default": data.get(f"vars-{i}-default", "")}
+    return rows
