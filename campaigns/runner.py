@@ -54,6 +54,8 @@ CANDIDATE_FACTOR = 2
 # The most due leads one claim checks for their window (the others wait for the next pass), so a
 # night-time queue of a million is deferred over several short transactions, not one long one.
 WINDOW_CHECKS_PER_CLAIM = 5_000
+# How long a lead missing a required variable waits before the runner looks at it again.
+MISSING_VARIABLE_RECHECK = dt.timedelta(minutes=15)
 # The most due leads the start preview checks one by one; beyond, it scales their proportions.
 PREVIEW_SAMPLE = 20_000
 
@@ -269,14 +271,25 @@ class Runner:
     def _window_pass(self, campaign: Campaign, want: int, now: dt.datetime, report: TickReport) -> list[int]:
         """Up to ``want`` due lead ids whose primary number's window is open; defer the others."""
         window = Window.of(campaign)
+        # Required variables without a default: a lead that does not set one waits (never dialled
+        # with a hole in its message) and is looked at again after MISSING_VARIABLE_RECHECK.
+        missing = lead_variables.required_check(
+            Assistant.objects.prefetch_related("variables").get(pk=campaign.assistant_id)
+        )
+        checks_variables = bool(missing({}))  # any required variable without a default
+        fields = ("pk", "phone", "variables") if checks_variables else ("pk", "phone", "pk")
         open_ids: list[int] = []
         checked = 0
         while len(open_ids) < want and checked < WINDOW_CHECKS_PER_CLAIM:
             batch = max(CANDIDATE_FACTOR * (want - len(open_ids)), 500)
             checked += batch
-            rows = selectors.take_due(campaign, now, batch, ("pk", "phone"), exclude=open_ids)
+            rows = selectors.take_due(campaign, now, batch, fields, exclude=open_ids)
             deferrals: dict[dt.datetime, list[int]] = {}
-            for pk, phone in rows:
+            for pk, phone, values in rows:
+                if checks_variables and missing(values if isinstance(values, dict) else None):
+                    deferrals.setdefault(now + MISSING_VARIABLE_RECHECK, []).append(pk)
+                    report.skipped[campaign.pk, Reason.MISSING_VARIABLE] += 1
+                    continue
                 verdict = window.verdict(phone, now)
                 if verdict.open:
                     open_ids.append(pk)

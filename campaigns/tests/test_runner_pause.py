@@ -31,3 +31,33 @@ def test_leads_claimed_before_a_pause_are_not_dialled_after_it_and_go_back_uncou
         lead.refresh_from_db()
         assert (lead.status, lead.attempts) == (Status.RESCHEDULED, 0)
     assert worker.held() == {}
+
+
+def test_a_lead_missing_a_required_variable_is_skipped_with_the_reason_not_dialled(db):
+    from campaigns.models import RunnerDecision
+    from campaigns.runner import MISSING_VARIABLE_RECHECK
+    from leadmgr.testing import make_assistant
+
+    from .helpers import NOW
+
+    assistant = make_assistant(
+        "Strict",
+        variables=[("customer_name", "", True), ("company", "Acme", True)],
+        template="Hi {{customer_name}}",
+    )
+    campaign = make_campaign(state=Campaign.State.RUNNING, assistant=assistant)
+    lacking = make_lead(campaign, variables={"customer_name": " "})
+    ready = make_lead(campaign, variables={"customer_name": "Sarah"})
+    report = runner("completed").tick()
+    lacking.refresh_from_db()
+    ready.refresh_from_db()
+    assert (report.claimed, report.dials) == (1, 1)
+    assert ready.status == Status.COMPLETED
+    assert (lacking.status, lacking.attempts, lacking.next_attempt_at) == (
+        Status.CREATED,
+        0,
+        NOW + MISSING_VARIABLE_RECHECK,
+    )
+    assert not lacking.calls.exists()
+    decision = RunnerDecision.objects.get(campaign=campaign)
+    assert (decision.reason, decision.leads) == (RunnerDecision.Reason.MISSING_VARIABLE, 1)
