@@ -14,6 +14,7 @@ urlpatterns = [
     path("new/", views.campaign_create, name="create"),
     path("<int:pk>/", views.campaign_detail, name="detail"),
     path("<int:pk>/edit/", views.campaign_edit, name="edit"),
+    path("<int:pk>/live/", views.campaign_live, name="live"),
     path("<int:pk>/start-preview/", views.start_preview, name="start_preview"),
     # Steering: a confirmation page (GET) and the POST-only change, one pair per control.
     *[

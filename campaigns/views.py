@@ -10,9 +10,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -21,7 +22,7 @@ from leads import variables as lead_variables
 from leads.models import Lead, Status
 from leads.tables import STATUS_BADGES
 
-from . import controls, outlook, runner, selectors, services
+from . import controls, live, outlook, runner, selectors, services
 from .forms import AssistantForm, CampaignForm, VariableDefinitionFormSet, definition_rows
 from .models import Assistant, Campaign
 from .providers import signing
@@ -56,6 +57,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "can_pause_all": request.user.has_perm(controls.PAUSE_ALL),
         "any_running": any(c.state == Campaign.State.RUNNING for c in campaigns),
+        "runners": selectors.live_runners(),
     }
     return render(request, "campaigns/campaign_list.html", context)
 
@@ -81,6 +83,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             for action in controls.available_actions(campaign, request.user)
         ],
         "state_changes": campaign.state_changes.select_related("changed_by")[:STATE_CHANGES_SHOWN],
+        "refresh": LIVE_REFRESH_SECONDS,
     }
     return render(request, "campaigns/campaign_detail.html", context)
 
@@ -316,3 +319,25 @@ def _typed_definitions(data) -> dict[str, dict]:
         if name and not data.get(f"vars-{i}-DELETE"):
             rows[name] = {"default": data.get(f"vars-{i}-default", "")}
     return rows
+
+
+# --- the live part of a campaign page (htmx polling) ------------------------------------------------
+
+LIVE_REFRESH_SECONDS = 3
+
+
+@require_GET
+def campaign_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The refreshing fragment of a campaign page: leads per status, calls under way, latest attempts,
+    next due time and why, what waits and why, runner liveness."""
+    now = timezone.now()
+    campaign = live.campaign_with_live(pk, lead_selectors.campaigns_for_user(request.user), now)
+    if campaign is None:
+        raise Http404
+    context = {
+        "campaign": campaign,
+        "chart": status_bars(campaign.pk, lead_selectors.status_counts(campaign)),
+        "refresh": LIVE_REFRESH_SECONDS,
+        **live.live_context(campaign, now),
+    }
+    return render(request, "campaigns/_live.html", context)

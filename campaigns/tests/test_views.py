@@ -16,8 +16,9 @@ def test_the_list_counts_leads_per_status_for_every_campaign(
         make_lead(campaign, status=status)
     make_lead(other, status=Status.MAX_RETRIES)
     client.force_login(operator)
-    # session, user, permissions (user's, groups'), campaigns with assistants, counts grouped by campaign
-    with django_assert_num_queries(6):
+    # session, user, permissions (user's, groups'), campaigns with assistants, counts grouped by campaign,
+    # runner liveness (live workers, the last pass)
+    with django_assert_num_queries(8):
         response = client.get("/campaigns/")
     charts = {c.name: chart for c, chart in response.context["rows"]}
     assert {b["status"]: b["n"] for b in charts["Spring"]["bars"]} == {
