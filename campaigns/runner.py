@@ -33,6 +33,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from leadcounts import services as lead_counts
 from leadmgr.db import storable_text, update_rows
 from leads import lifecycle, selectors, textsearch
 from leads import variables as lead_variables
@@ -187,6 +188,8 @@ class Runner:
             self.collect(report)
         with self.unit("recording decisions"):
             services.decisions_record(counts=report.skipped, now=now)
+        with self.unit("folding lead counts"):
+            lead_counts.fold_deltas()  # housekeeping: the campaign pages read fewer pending deltas
         log.info(
             "runner pass: claimed=%d dials=%d results=%d recovered=%d held=%d duration=%.3fs",
             report.claimed,

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from leadcounts import selectors as counts_selectors
 from leads import selectors as lead_selectors
 from leads import variables as lead_variables
 from leads.models import Lead, Status
@@ -50,7 +51,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("campaigns.view_campaign"):
         raise PermissionDenied
     campaigns = list(lead_selectors.campaigns_for_user(request.user).select_related("assistant"))
-    counts = lead_selectors.status_counts_by_campaign()
+    counts = counts_selectors.status_counts_by_campaign()
     empty = dict.fromkeys(Status.values, 0)
     rows = [(c, status_bars(c.pk, counts.get(c.pk, empty))) for c in campaigns]
     context = {
@@ -76,7 +77,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context = {
         "campaign": campaign,
-        "chart": status_bars(campaign.pk, lead_selectors.status_counts(campaign)),
+        "chart": status_bars(campaign.pk, counts_selectors.status_counts(campaign.pk)),
         "variables": campaign.assistant.variables.all(),
         "controls": [
             (action, controls.TRANSITIONS[action].label)
@@ -336,7 +337,7 @@ def campaign_live(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404
     context = {
         "campaign": campaign,
-        "chart": status_bars(campaign.pk, lead_selectors.status_counts(campaign)),
+        "chart": status_bars(campaign.pk, counts_selectors.status_counts(campaign.pk)),
         "refresh": LIVE_REFRESH_SECONDS,
         **live.live_context(campaign, now),
     }

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "leadmgr",
     "campaigns",
     "leads",
+    "leadcounts",
 ]
 
 # CSPMiddleware right after SecurityMiddleware: every response gets the policy, whatever a later
