@@ -227,6 +227,8 @@ class RunnerDecision(models.Model):
         CONCURRENCY_FULL = "concurrency_full", "Concurrency full"
         # Deleted (or its contact removed) while its attempt was under way: the dial was skipped.
         LEAD_GONE = "lead_gone", "Lead deleted mid-attempt"
+        # A required variable (with no default) is not set: never dialled with a hole in the message.
+        MISSING_VARIABLE = "missing_variable", "Required variable missing"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runner_decisions")
     reason = models.CharField(max_length=24, choices=Reason)

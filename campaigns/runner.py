@@ -33,6 +33,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from leadcounts import services as lead_counts
 from leadmgr.db import storable_text, update_rows
 from leads import lifecycle, selectors, textsearch
 from leads import variables as lead_variables
@@ -55,6 +56,8 @@ CANDIDATE_FACTOR = 2
 # The most due leads one claim checks for their window (the others wait for the next pass), so a
 # night-time queue of a million is deferred over several short transactions, not one long one.
 WINDOW_CHECKS_PER_CLAIM = 5_000
+# How long a lead missing a required variable waits before the runner looks at it again.
+MISSING_VARIABLE_RECHECK = dt.timedelta(minutes=15)
 # The most due leads the start preview checks one by one; beyond, it scales their proportions.
 PREVIEW_SAMPLE = 20_000
 
@@ -186,6 +189,8 @@ class Runner:
             self.collect(report)
         with self.unit("recording decisions"):
             services.decisions_record(counts=report.skipped, now=now)
+        with self.unit("folding lead counts"):
+            lead_counts.fold_deltas()  # housekeeping: the campaign pages read fewer pending deltas
         log.info(
             "runner pass: claimed=%d dials=%d results=%d recovered=%d held=%d duration=%.3fs",
             report.claimed,
@@ -270,14 +275,25 @@ class Runner:
     def _window_pass(self, campaign: Campaign, want: int, now: dt.datetime, report: TickReport) -> list[int]:
         """Up to ``want`` due lead ids whose primary number's window is open; defer the others."""
         window = Window.of(campaign)
+        # Required variables without a default: a lead that does not set one waits (never dialled
+        # with a hole in its message) and is looked at again after MISSING_VARIABLE_RECHECK.
+        missing = lead_variables.required_check(
+            Assistant.objects.prefetch_related("variables").get(pk=campaign.assistant_id)
+        )
+        checks_variables = bool(missing({}))  # any required variable without a default
+        fields = ("pk", "phone", "variables") if checks_variables else ("pk", "phone", "pk")
         open_ids: list[int] = []
         checked = 0
         while len(open_ids) < want and checked < WINDOW_CHECKS_PER_CLAIM:
             batch = max(CANDIDATE_FACTOR * (want - len(open_ids)), 500)
             checked += batch
-            rows = selectors.take_due(campaign, now, batch, ("pk", "phone"), exclude=open_ids)
+            rows = selectors.take_due(campaign, now, batch, fields, exclude=open_ids)
             deferrals: dict[dt.datetime, list[int]] = {}
-            for pk, phone in rows:
+            for pk, phone, values in rows:
+                if checks_variables and missing(values if isinstance(values, dict) else None):
+                    deferrals.setdefault(now + MISSING_VARIABLE_RECHECK, []).append(pk)
+                    report.skipped[campaign.pk, Reason.MISSING_VARIABLE] += 1
+                    continue
                 verdict = window.verdict(phone, now)
                 if verdict.open:
                     open_ids.append(pk)
@@ -382,6 +398,14 @@ class Runner:
                 }
             )
         with transaction.atomic():  # one commit for the batch's writes before the provider is asked
+            # A pause (or finish) that committed since the state was read above stops these dials:
+            # the state is read again under the campaign rows' lock (taken before the leads', as a
+            # claim does), so no dial is recorded once a Pause has answered. A first number is given
+            # back to the queue uncounted; a further number ends its attempt as before.
+            running = self._still_running({leads[c.lead_id].campaign_id for c in calls})
+            stopped = [c for c in calls if leads[c.lead_id].campaign_id not in running]
+            if stopped:
+                calls, requests = self._drop_stopped(calls, requests, stopped, continuing, ends, now)
             # Re-read under lock what was read above: a lead deleted (or ended) since is not dialled,
             # and one still there cannot be deleted until its dial is recorded.
             live = lifecycle.lock_attempts({c.lead_id: c.attempt_number for c in calls})
@@ -442,6 +466,32 @@ class Runner:
             update_rows(CallAttempt, ["provider_ref"], [(c.pk, c.provider_ref) for c in accepted])
         if refused:
             self.handle_results(refused, report)
+
+    @staticmethod
+    def _still_running(campaign_ids: set[int]) -> set[int]:
+        """Of these campaigns, those still running, their rows locked until the transaction ends."""
+        return set(
+            Campaign.objects.select_for_update()
+            .filter(pk__in=campaign_ids, state=Campaign.State.RUNNING)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+    def _drop_stopped(self, calls, requests, stopped, continuing, ends, now):
+        """Leave out the dials of campaigns paused or finished since they were read (see _dial_steps)."""
+        stopped_ids = {c.lead_id for c in stopped}
+        going_on = set(continuing)
+        first = {c.lead_id: c.attempt_number for c in stopped if c.lead_id not in going_on}
+        released = lifecycle.release_attempts(first, now=now) if first else []
+        self.forget(released)
+        ends.extend(
+            lifecycle.AttemptEnd(c.lead_id, c.attempt_number, False, DETAIL_NOT_RUNNING)
+            for c in stopped
+            if c.lead_id in going_on
+        )
+        log.info("runner: %d dial(s) left out: campaign no longer running", len(stopped))
+        kept = [(c, r) for c, r in zip(calls, requests, strict=True) if c.lead_id not in stopped_ids]
+        return [c for c, _ in kept], [r for _, r in kept]
 
     def _gone(self, step: _Next, report: TickReport) -> None:
         """The lead was deleted, or its attempt ended elsewhere, before this dial: skip it."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from .models import CallbackReceipt, RunnerDecision, RunnerHeartbeat
+from .models import Assistant, AssistantVariable, CallbackReceipt, RunnerDecision, RunnerHeartbeat
 
 
 def decisions_record(*, counts: Mapping[tuple[int, str], int], now: dt.datetime) -> None:
@@ -75,3 +75,32 @@ def heartbeat_beat(
 
 def heartbeat_remove(*, worker_id: str) -> None:
     RunnerHeartbeat.objects.filter(worker_id=worker_id).delete()
+
+
+@transaction.atomic
+def assistant_save(*, assistant: Assistant, definitions: list[dict]) -> Assistant:
+    """Save an assistant and its variable definitions in the order given.
+
+    ``definitions``: dicts of id (an existing variable of this assistant, else new), name, default,
+    required, description. Variables left out are removed. Renames that swap two names are applied
+    through temporary names, so the unique name per assistant holds at every statement.
+    """
+    assistant.save()
+    old = {v.pk: v for v in AssistantVariable.objects.select_for_update().filter(assistant=assistant)}
+    kept = [d for d in definitions if d.get("id") in old]
+    AssistantVariable.objects.filter(assistant=assistant).exclude(pk__in=[d["id"] for d in kept]).delete()
+    for d in kept:
+        AssistantVariable.objects.filter(pk=d["id"]).update(name=f"~{d['id']}")
+    for position, d in enumerate(definitions):
+        fields = {
+            "name": d["name"],
+            "default": d.get("default") or "",
+            "required": bool(d.get("required")),
+            "description": d.get("description") or "",
+            "position": position,
+        }
+        if d.get("id") in old:
+            AssistantVariable.objects.filter(pk=d["id"]).update(**fields)
+        else:
+            AssistantVariable.objects.create(assistant=assistant, **fields)
+    return assistant

@@ -3,21 +3,29 @@ http provider's callback endpoint."""
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from leads import selectors
-from leads.models import Status
+from leadcounts import selectors as counts_selectors
+from leads import selectors as lead_selectors
+from leads import variables as lead_variables
+from leads.models import Lead, Status
 from leads.tables import STATUS_BADGES
 
-from . import runner
-from .models import Campaign
+from . import controls, live, outlook, runner, selectors, services
+from .forms import AssistantForm, CampaignForm, VariableDefinitionFormSet, definition_rows
+from .models import Assistant, Campaign
 from .providers import signing
 
 
@@ -42,25 +50,41 @@ def status_bars(campaign_id: int, counts: dict[str, int]) -> dict:
 def campaign_list(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("campaigns.view_campaign"):
         raise PermissionDenied
-    campaigns = list(selectors.campaigns_for_user(request.user).select_related("assistant"))
-    counts = selectors.status_counts_by_campaign()
+    campaigns = list(lead_selectors.campaigns_for_user(request.user).select_related("assistant"))
+    counts = counts_selectors.status_counts_by_campaign()
     empty = dict.fromkeys(Status.values, 0)
     rows = [(c, status_bars(c.pk, counts.get(c.pk, empty))) for c in campaigns]
-    return render(request, "campaigns/campaign_list.html", {"rows": rows})
+    context = {
+        "rows": rows,
+        "can_pause_all": request.user.has_perm(controls.PAUSE_ALL),
+        "any_running": any(c.state == Campaign.State.RUNNING for c in campaigns),
+        "runners": selectors.live_runners(),
+    }
+    return render(request, "campaigns/campaign_list.html", context)
+
+
+# The latest state changes on a campaign page (the whole record is in the admin).
+STATE_CHANGES_SHOWN = 20
 
 
 @require_GET
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(
-        selectors.campaigns_for_user(request.user)
+        lead_selectors.campaigns_for_user(request.user)
         .select_related("assistant")
         .prefetch_related("assistant__variables"),
         pk=pk,
     )
     context = {
         "campaign": campaign,
-        "chart": status_bars(campaign.pk, selectors.status_counts(campaign)),
+        "chart": status_bars(campaign.pk, counts_selectors.status_counts(campaign.pk)),
         "variables": campaign.assistant.variables.all(),
+        "controls": [
+            (action, controls.TRANSITIONS[action].label)
+            for action in controls.available_actions(campaign, request.user)
+        ],
+        "state_changes": campaign.state_changes.select_related("changed_by")[:STATE_CHANGES_SHOWN],
+        "refresh": LIVE_REFRESH_SECONDS,
     }
     return render(request, "campaigns/campaign_detail.html", context)
 
@@ -88,3 +112,233 @@ def start_preview(request: HttpRequest, pk: int) -> HttpResponse:
         "campaigns/_start_preview.html",
         {"campaign": campaign, "preview": runner.preview_start(campaign)},
     )
+
+
+# --- steering: Start, Pause, Resume, Finish, Pause all (campaigns/controls.py) -----------------------
+
+M_CONTROLLED = "{name} was {done}."
+
+
+def _campaign_for_user(request: HttpRequest, pk: int, *, perm: str | None = None) -> Campaign:
+    """The campaign, 404 for a user who may not see campaigns, 403 without ``perm``."""
+    campaign = get_object_or_404(lead_selectors.campaigns_for_user(request.user), pk=pk)
+    if perm and not request.user.has_perm(perm):
+        raise PermissionDenied
+    return campaign
+
+
+def _reason(request: HttpRequest) -> str:
+    return request.POST.get("reason", "")[: controls.REASON_MAX_LENGTH]
+
+
+@require_GET
+def control_confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """The confirmation of a control: what it will do, in numbers, and an optional reason."""
+    action = controls.Action(action)
+    campaign = _campaign_for_user(request, pk, perm=controls.TRANSITIONS[action].permission)
+    allowed = campaign.state in controls.TRANSITIONS[action].sources
+    context = {
+        "campaign": campaign,
+        "action": action,
+        "label": controls.TRANSITIONS[action].label,
+        "refusal": None if allowed else controls.refusal(campaign, action),
+        "outlook": outlook.control_outlook(campaign, action) if allowed else "",
+        "post_url": reverse(f"campaigns:{action.value}", args=[campaign.pk]),
+        "reason_max": controls.REASON_MAX_LENGTH,
+    }
+    return render(request, "campaigns/control_confirm.html", context)
+
+
+@require_POST
+def control(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Apply a control (after its confirmation) and go back to the campaign page with the outcome."""
+    action = controls.Action(action)
+    campaign = _campaign_for_user(request, pk, perm=controls.TRANSITIONS[action].permission)
+    try:
+        controls.change_state(campaign, action, user=request.user, reason=_reason(request))
+    except controls.ControlRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        done = controls.TRANSITIONS[action].done
+        messages.success(request, M_CONTROLLED.format(name=campaign.name, done=done))
+    return redirect("campaigns:detail", pk=campaign.pk)
+
+
+M_PAUSED_ALL = "Paused {n} running campaign(s): {names}."
+M_NOTHING_RUNNING = "No campaign was running: nothing was paused."
+
+
+@require_GET
+@permission_required(controls.PAUSE_ALL, raise_exception=True)
+def pause_all_confirm(request: HttpRequest) -> HttpResponse:
+    context = {"outlook": outlook.pause_all_outlook(), "reason_max": controls.REASON_MAX_LENGTH}
+    return render(request, "campaigns/pause_all_confirm.html", context)
+
+
+@require_POST
+@permission_required(controls.PAUSE_ALL, raise_exception=True)
+def pause_all(request: HttpRequest) -> HttpResponse:
+    changes = controls.pause_all(user=request.user, reason=_reason(request))
+    if changes:
+        names = ", ".join(
+            Campaign.objects.filter(pk__in=[c.campaign_id for c in changes])
+            .order_by("name")
+            .values_list("name", flat=True)
+        )
+        messages.success(request, M_PAUSED_ALL.format(n=len(changes), names=names))
+    else:
+        messages.info(request, M_NOTHING_RUNNING)
+    return redirect("campaigns:list")
+
+
+# --- creating and editing campaigns ----------------------------------------------------------------
+
+M_CAMPAIGN_SAVED = "Campaign {name} saved."
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("campaigns.add_campaign", raise_exception=True)
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save()
+        messages.success(request, M_CAMPAIGN_SAVED.format(name=campaign.name))
+        return redirect("campaigns:detail", pk=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_for_user(request, pk, perm="campaigns.change_campaign")
+    form = CampaignForm(request.POST or None, instance=campaign)
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save()
+        messages.success(request, M_CAMPAIGN_SAVED.format(name=campaign.name))
+        return redirect("campaigns:detail", pk=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign})
+
+
+# --- assistants ------------------------------------------------------------------------------------
+
+M_ASSISTANT_SAVED = "Assistant {name} saved."
+PREVIEW_LEADS = 3
+
+
+@require_GET
+@permission_required("campaigns.view_assistant", raise_exception=True)
+def assistant_list(request: HttpRequest) -> HttpResponse:
+    assistants = Assistant.objects.annotate(
+        n_variables=Count("variables", distinct=True), n_campaigns=Count("campaigns", distinct=True)
+    ).order_by("name")
+    return render(request, "campaigns/assistant_list.html", {"assistants": assistants})
+
+
+def _assistant_editor(request: HttpRequest, assistant: Assistant) -> HttpResponse:
+    """The assistant form and its variables; a change that affects existing leads is confirmed first."""
+    form = AssistantForm(request.POST or None, instance=assistant)
+    variables = VariableDefinitionFormSet(
+        request.POST or None, prefix="vars", initial=None if request.POST else definition_rows(assistant)
+    )
+    impact: list[str] = []
+    if request.method == "POST" and form.is_valid() and variables.is_valid():
+        definitions = variables.definitions()
+        impact = selectors.assistant_change_impact(assistant, definitions)
+        fingerprint = _fingerprint(impact)
+        if not impact or request.POST.get("confirmed") == fingerprint:
+            assistant = services.assistant_save(assistant=form.save(commit=False), definitions=definitions)
+            messages.success(request, M_ASSISTANT_SAVED.format(name=assistant.name))
+            return redirect("assistants:assistant_list")
+    context = {
+        "form": form,
+        "variables": variables,
+        "assistant": assistant if assistant.pk else None,
+        "impact": impact,
+        "fingerprint": _fingerprint(impact),
+    }
+    return render(request, "campaigns/assistant_form.html", context)
+
+
+def _fingerprint(impact: list[str]) -> str:
+    """What the operator confirmed: a different impact (someone changed leads meanwhile) asks again."""
+    return hashlib.sha256("\n".join(impact).encode()).hexdigest()[:16] if impact else ""
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("campaigns.add_assistant", raise_exception=True)
+def assistant_create(request: HttpRequest) -> HttpResponse:
+    return _assistant_editor(request, Assistant())
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("campaigns.change_assistant", raise_exception=True)
+def assistant_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _assistant_editor(request, get_object_or_404(Assistant, pk=pk))
+
+
+@require_GET
+@permission_required("campaigns.view_assistant", raise_exception=True)
+def assistant_preview(request: HttpRequest) -> HttpResponse:
+    """htmx: the message as typed, rendered for a few real leads of the assistant's campaigns (or its
+    defaults alone), with the placeholders no value fills."""
+    template = request.GET.get("message_template", "")[:10_000]
+    defaults = {
+        name: row.get("default", "")
+        for name, row in _typed_definitions(request.GET).items()
+        if lead_variables.is_set(row.get("default"))
+    }
+    assistant_id = lead_selectors.parse_id(request.GET.get("assistant", ""))
+    samples: list[tuple[str, dict]] = []
+    if assistant_id is not None:
+        leads = Lead.objects.filter(campaign__assistant_id=assistant_id).order_by("-pk")
+        samples = [
+            (phone, values) for phone, values in leads.values_list("phone", "variables")[:PREVIEW_LEADS]
+        ]
+    if not samples:
+        samples = [("defaults only", {})]
+    rendered = [
+        (label, lead_variables.render_message(template, defaults | _set_values(values)))
+        for label, values in samples
+    ]
+    return render(request, "campaigns/_assistant_preview.html", {"rendered": rendered})
+
+
+def _set_values(values: object) -> dict:
+    if not isinstance(values, dict):
+        return {}
+    return {k: v for k, v in values.items() if lead_variables.is_set(v)}
+
+
+def _typed_definitions(data) -> dict[str, dict]:
+    """The variable rows as typed (not yet valid), read straight from the form's fields."""
+    try:
+        total = min(int(data.get("vars-TOTAL_FORMS", 0)), 200)
+    except ValueError:
+        total = 0
+    rows: dict[str, dict] = {}
+    for i in range(max(total, 0)):
+        name = (data.get(f"vars-{i}-name") or "").strip()
+        if name and not data.get(f"vars-{i}-DELETE"):
+            rows[name] = {"default": data.get(f"vars-{i}-default", "")}
+    return rows
+
+
+# --- the live part of a campaign page (htmx polling) ------------------------------------------------
+
+LIVE_REFRESH_SECONDS = 3
+
+
+@require_GET
+def campaign_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The refreshing fragment of a campaign page: leads per status, calls under way, latest attempts,
+    next due time and why, what waits and why, runner liveness."""
+    now = timezone.now()
+    campaign = live.campaign_with_live(pk, lead_selectors.campaigns_for_user(request.user), now)
+    if campaign is None:
+        raise Http404
+    context = {
+        "campaign": campaign,
+        "chart": status_bars(campaign.pk, counts_selectors.status_counts(campaign.pk)),
+        "refresh": LIVE_REFRESH_SECONDS,
+        **live.live_context(campaign, now),
+    }
+    return render(request, "campaigns/_live.html", context)

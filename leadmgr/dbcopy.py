@@ -176,6 +176,11 @@ def copy_database(
                 copied.append(TableCopy(table, n, time.perf_counter() - started))
                 if n:
                     log(f"  {table}: {n:,} rows in {copied[-1].seconds:.1f} s")
+            # The lead counts come as rows of their own (a SQLite source holds no pending deltas):
+            # the deltas the leads' insert trigger added during the COPY would count them twice.
+            from leadcounts.sql import DELTAS
+
+            target.execute(f'DELETE FROM "{DELTAS}"')
             for model in ordered:
                 pk = model._meta.pk
                 if isinstance(pk, models.AutoField | models.BigAutoField | models.SmallAutoField):

@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "leads",
     "api",
     "webhooks",
+    "leadcounts",
 ]
 
 # CSPMiddleware right after SecurityMiddleware: every response gets the policy, whatever a later

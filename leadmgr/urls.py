@@ -14,6 +14,7 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("api/", include("api.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("assistants/", include(("campaigns.assistant_urls", "campaigns"), namespace="assistants")),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/detail", views.healthz_detail, name="healthz-detail"),
 ]

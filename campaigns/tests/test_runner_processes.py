@@ -49,3 +49,23 @@ def test_sigterm_waits_for_the_grace_then_releases_the_calls_to_the_queue(tmp_pa
     assert report["attempts"] == [0]  # the interrupted attempt is not counted
     assert report["released_calls"] == 10
     assert report["heartbeats_left"] == 0
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_after_the_pause_post_answers_no_dial_starts_and_attempts_dial_no_further_number(kind, tmp_path):
+    report = run_job(database_url(kind, tmp_path, "pause"), "campaigns.tests.pause_job", 400)
+    print(json.dumps(report))
+    assert report["post_status"] == 302
+    assert report["state_changes"] == [["running", "paused", "emergency"]]
+    assert report["under_way_at_pause"] >= 10
+    # Nothing recorded after the answer: no new lead claimed, no attempt on to a further number.
+    assert report["dials_after_pause"] == 0
+    # The attempts under way end with their unanswered number ("campaign no longer running").
+    assert report["ended_not_running"] >= 1
+    assert report["open_calls"] == 0
+    assert report["called_leads"] < 400  # the rest wait in the queue
+    assert report["paused_decisions"] >= 1
+    assert report["worker_alive"] is True
+    assert report["worker"]["exit_code"] == 0
+    assert "Traceback" not in report["worker"]["stderr"]
+    assert report["overlapping_calls"] == 0

@@ -16,8 +16,9 @@ def test_the_list_counts_leads_per_status_for_every_campaign(
         make_lead(campaign, status=status)
     make_lead(other, status=Status.MAX_RETRIES)
     client.force_login(operator)
-    # session, user, permissions (user's, groups'), campaigns with assistants, counts grouped by campaign
-    with django_assert_num_queries(6):
+    # session, user, permissions (user's, groups'), campaigns with assistants, counts grouped by campaign,
+    # runner liveness (live workers, the last pass)
+    with django_assert_num_queries(8):
         response = client.get("/campaigns/")
     charts = {c.name: chart for c, chart in response.context["rows"]}
     assert {b["status"]: b["n"] for b in charts["Spring"]["bars"]} == {
@@ -44,8 +45,9 @@ def test_the_detail_shows_counts_policy_window_and_links(client, operator, djang
     )
     make_lead(campaign, status=Status.RESCHEDULED)
     client.force_login(operator)
-    # session, user, permissions (user's, groups'), campaign with assistant, its variables, status counts
-    with django_assert_num_queries(7):
+    # session, user, permissions (user's, groups'), campaign with assistant, its variables, status
+    # counts, the latest state changes with who made them
+    with django_assert_num_queries(8):
         response = client.get(f"/campaigns/{campaign.pk}/")
     page = response.content.decode()
     assert "2 (at most 3 attempts)" in page and "0:30:00" in page
