@@ -227,6 +227,9 @@ class RunnerDecision(models.Model):
         CONCURRENCY_FULL = "concurrency_full", "Concurrency full"
         # Deleted (or its contact removed) while its attempt was under way: the dial was skipped.
         LEAD_GONE = "lead_gone", "Lead deleted mid-attempt"
+        # Asked of compliance/ before every dial: the number is listed, or dialled too often.
+        DO_NOT_CALL = "do_not_call", "On the do-not-call list"
+        FREQUENCY_CAP = "frequency_cap", "Frequency cap reached"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runner_decisions")
     reason = models.CharField(max_length=24, choices=Reason)
