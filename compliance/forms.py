@@ -22,7 +22,10 @@ class ScopeField(forms.ChoiceField):
         value = super().clean(value)
         if value in ("", SITE):
             return None
-        return Campaign.objects.get(pk=int(value))
+        campaign = Campaign.objects.filter(pk=int(value)).first()
+        if campaign is None:  # deleted since the form was shown
+            raise forms.ValidationError("That campaign no longer exists: choose another list.")
+        return campaign
 
 
 class EntryForm(forms.Form):

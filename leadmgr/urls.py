@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("leads/", include("leads.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("compliance/", include("compliance.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/detail", views.healthz_detail, name="healthz-detail"),
 ]
