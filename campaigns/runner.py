@@ -34,6 +34,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from compliance import dialing
+from compliance import services as compliance_services
 from compliance.selectors import blocked_numbers
 from leadmgr.db import storable_text, update_rows
 from leads import lifecycle, selectors, textsearch
@@ -595,7 +596,8 @@ def _skip(lead_id: int, contact, attempt: int, phone: str, reason: str, now: dt.
 E_REPLAY = "This signed callback was already received: refusing a replay."
 E_MALFORMED = (
     "The result must be a JSON object with an integer call_id, an outcome among "
-    f"{', '.join(OUTCOMES)}, and optional provider_ref and detail strings."
+    f"{', '.join(OUTCOMES)}, optional provider_ref and detail strings, and an optional "
+    "opted_out boolean."
 )
 E_UNKNOWN_CALL = "No call {call_id} exists."
 MAX_CALL_ID = 2**63 - 1  # ids are positive 64-bit integers
@@ -618,6 +620,13 @@ def _parse_result(body: bytes) -> tuple[CallResult | None, int | None]:
         return None, call_id
     # The provider's texts are kept as sent, but for what no database stores (NUL, lone surrogates).
     return CallResult(call_id, outcome, storable_text(ref), detail=storable_text(detail)), call_id
+
+
+def _opted_out(body: bytes) -> bool | None:
+    """The result's optional ``opted_out`` flag (the callee asked not to be called again); None
+    when it is there but not a JSON boolean."""
+    flag = json.loads(body).get("opted_out", False)
+    return flag if isinstance(flag, bool) else None
 
 
 def accept_callback(
@@ -652,7 +661,13 @@ def accept_callback(
                 [CallResult(call_id, "failed", detail="Malformed result from the provider.")]
             )
         return 400, {"error": E_MALFORMED}
+    opted_out = _opted_out(body)
+    if opted_out is None:
+        runner.handle_results([CallResult(call_id, "failed", detail="Malformed result from the provider.")])
+        return 400, {"error": E_MALFORMED}
     verdict = runner.handle_results([result])[result.call_id]
+    if opted_out and verdict in ("applied", "duplicate"):
+        compliance_services.opt_out_call(call_id=result.call_id)
     if verdict == "unknown":
         return 404, {"error": E_UNKNOWN_CALL.format(call_id=call_id)}
     if verdict == "conflict":

@@ -116,3 +116,18 @@ def opt_out(*, lead, numbers: Iterable[str], user=None, reason: str, source: str
     if not chosen:
         raise ValidationError(E_OPT_OUT_NUMBERS)
     return dnc_add_many(numbers=chosen, source=source, reason=f"Lead {lead.pk}: {reason}", user=user)
+
+
+REASON_CALL_OPT_OUT = "Asked not to be called again, on call {call_id} (reported by the provider)."
+
+
+def opt_out_call(*, call_id: int) -> int:
+    """The provider reported that the callee opted out on this call: list the number dialled."""
+    from leads.models import CallAttempt
+
+    phone = CallAttempt.objects.filter(pk=call_id).values_list("phone", flat=True).first()
+    if not phone:
+        return 0
+    return dnc_add_many(
+        numbers=[phone], source=Source.OPT_OUT, reason=REASON_CALL_OPT_OUT.format(call_id=call_id)
+    )

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from campaigns.models import Campaign
 from leads import selectors as lead_selectors
 from leads.csvio import CSVFileError
+from leads.phones import normalize_phone
 from leads.selectors import parse_id
 
 from . import dnc_csv, erasure, selectors, services
@@ -235,5 +236,34 @@ def export_log(request: HttpRequest) -> HttpResponse:
             "records": rows[:PER_PAGE],
             "next_url": f"?page={page + 1}" if len(rows) > PER_PAGE else "",
             "previous_url": f"?page={page - 1}" if page > 1 else "",
+        },
+    )
+
+
+@require_GET
+def phone_check(request: HttpRequest) -> HttpResponse:
+    """htmx, the lead form: warn before saving that a number is listed, or already a lead elsewhere."""
+    if not (request.user.has_perm("leads.add_lead") or request.user.has_perm("leads.change_lead")):
+        raise PermissionDenied
+    try:
+        phone = normalize_phone(request.GET.get("phone", "")[:64])
+    except ValidationError:
+        return HttpResponse("")  # the form says what is wrong with it when saved
+    campaign_id = parse_id(request.GET.get("campaign", ""))
+    lead_id = parse_id(request.GET.get("lead", ""))
+    source = selectors.blocked_numbers([phone], campaign_id).get(phone)
+    elsewhere = [
+        (name, pk)
+        for cid, name, pk in lead_selectors.leads_elsewhere([phone]).get(phone, [])
+        if pk != lead_id and cid != campaign_id
+    ]
+    return render(
+        request,
+        "compliance/_phone_check.html",
+        {
+            "phone": phone,
+            "source": source,
+            "reason": selectors.block_reason(source or ""),
+            "elsewhere": elsewhere,
         },
     )

@@ -292,3 +292,20 @@ def numbers_of(lead_ids: Iterable[int]) -> dict[int, list[str]]:
         if lead_id in numbers:
             numbers[lead_id].append(phone)
     return numbers
+
+
+def leads_elsewhere(phones: Iterable[str]) -> dict[str, list[tuple[int, str, int]]]:
+    """Leads with these phones in any campaign: phone → [(campaign id, campaign name, lead id)].
+
+    ``campaign IN (every campaign)`` lets the unique (campaign, phone) index answer, one probe per
+    campaign and phone, where ``phone`` alone would scan the leads.
+    """
+    phones = list(dict.fromkeys(phones))
+    if not phones:
+        return {}
+    campaigns = dict(Campaign.objects.values_list("pk", "name"))
+    found: dict[str, list[tuple[int, str, int]]] = {}
+    rows = Lead.objects.filter(campaign_id__in=list(campaigns), phone__in=phones).order_by()
+    for phone, campaign_id, pk in rows.values_list("phone", "campaign_id", "pk"):
+        found.setdefault(phone, []).append((campaign_id, campaigns[campaign_id], pk))
+    return found
