@@ -229,6 +229,9 @@ class RunnerDecision(models.Model):
         LEAD_GONE = "lead_gone", "Lead deleted mid-attempt"
         # A required variable (with no default) is not set: never dialled with a hole in the message.
         MISSING_VARIABLE = "missing_variable", "Required variable missing"
+        # Asked of compliance/ before every dial: the number is listed, or dialled too often.
+        DO_NOT_CALL = "do_not_call", "On the do-not-call list"
+        FREQUENCY_CAP = "frequency_cap", "Frequency cap reached"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runner_decisions")
     reason = models.CharField(max_length=24, choices=Reason)

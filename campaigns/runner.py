@@ -34,6 +34,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leadcounts import services as lead_counts
+from compliance import dialing
+from compliance import services as compliance_services
+from compliance.selectors import blocked_numbers
 from leadmgr.db import storable_text, update_rows
 from leads import lifecycle, selectors, textsearch
 from leads import variables as lead_variables
@@ -300,11 +303,39 @@ class Runner:
                 else:
                     deferrals.setdefault(verdict.next_open, []).append(pk)
                     report.skipped[campaign.pk, str(verdict.state)] += 1
+            open_ids[:] = self._compliance_pass(campaign, open_ids, deferrals, now, report)
             if deferrals:
                 lifecycle.defer_for_window(deferrals, now=now)
             if len(rows) < batch:
                 break
         return open_ids[:want]
+
+    def _compliance_pass(
+        self,
+        campaign: Campaign,
+        ids: list[int],
+        deferrals: dict[dt.datetime, list[int]],
+        now: dt.datetime,
+        report: TickReport,
+    ) -> list[int]:
+        """Of the open due leads, those with a number compliance lets us dial now. A lead none of
+        whose numbers may ever be called (do-not-call) leaves the queue as Completed; one whose
+        numbers are all capped (or listed) waits until its first cap allows a dial."""
+        numbers = selectors.numbers_of(ids)
+        check = dialing.check([n for ns in numbers.values() for n in ns], campaign, now)
+        keep, listed = [], []
+        for pk in ids:
+            refusals = [check.refusal(n) for n in numbers.get(pk, [])]
+            if not refusals or not all(refusals):
+                keep.append(pk)
+            elif all(r.reason == dialing.DO_NOT_CALL for r in refusals):
+                listed.append(pk)
+            else:
+                deferrals.setdefault(min(r.until for r in refusals if r.until), []).append(pk)
+                report.skipped[campaign.pk, Reason.FREQUENCY_CAP] += 1
+        if listed:
+            report.skipped[campaign.pk, Reason.DO_NOT_CALL] += lifecycle.complete_listed(listed, now=now)
+        return keep
 
     # --- dialling --------------------------------------------------------------------------------
 
@@ -338,6 +369,8 @@ class Runner:
             {lead.campaign.assistant_id for lead in leads.values()}
         )
         windows: dict[int, Window] = {}
+        checks = self._compliance_checks(leads.values(), contacts, now)
+        skips: list[CallAttempt] = []
         ends: list[lifecycle.AttemptEnd] = []
         calls: list[CallAttempt] = []
         requests: list[dict] = []
@@ -363,13 +396,37 @@ class Runner:
                         )
                     )
                     continue
-                window = windows.setdefault(campaign.pk, Window.of(campaign))
-                while index < len(numbers) and not window.verdict(numbers[index][0], now).open:
-                    index += 1  # this contact's window is closed now: try the next number
+            window = windows.setdefault(campaign.pk, Window.of(campaign))
+            check = checks[campaign.pk]
+            not_before = None
+            while index < len(numbers):
+                phone, contact = numbers[index]
+                refusal = check.refusal(phone)
+                if refusal is not None:  # never dialled: the skip is recorded in the lead's calls
+                    skips.append(_skip(lead.pk, contact, step.attempt, phone, refusal.reason, now))
+                    report.skipped[campaign.pk, refusal.reason] += 1
+                    if refusal.until:
+                        not_before = min(not_before or refusal.until, refusal.until)
+                elif (step.after is None and index == 0) or window.verdict(phone, now).open:
+                    break  # the primary's window was checked by the claim
+                index += 1  # listed, capped, or its window is closed now: try the next number
             if index >= len(numbers):
-                ends.append(lifecycle.AttemptEnd(lead.pk, step.attempt, False, step.last_outcome))
+                if all(check.refusal(p) == DO_NOT_CALL for p, _ in numbers):
+                    end = lifecycle.AttemptEnd(
+                        lead.pk, step.attempt, True, reason=lifecycle.REASON_ALL_LISTED
+                    )
+                else:
+                    end = lifecycle.AttemptEnd(
+                        lead.pk,
+                        step.attempt,
+                        False,
+                        step.last_outcome or "not dialled",
+                        not_before=not_before,
+                    )
+                ends.append(end)
                 continue
             phone, contact = numbers[index]
+            check.dialled(phone)
             calls.append(
                 CallAttempt(
                     lead_id=lead.pk,
@@ -432,11 +489,11 @@ class Runner:
                     kept_calls.append(call)
                     kept_requests.append(request)
             calls, requests = kept_calls, kept_requests
-            if ends:
-                finals = lifecycle.finish_attempts(ends, now=now)
-                report.finished.update(finals.values())
-            if calls:
-                CallAttempt.objects.bulk_create(calls)
+            finals = lifecycle.finish_attempts(ends, now=now) if ends else {}
+            report.finished.update(finals.values())
+            kept_skips = [c for c in skips if c.lead_id in live or c.lead_id in finals]
+            if calls or kept_skips:
+                CallAttempt.objects.bulk_create(kept_skips + calls)
             if continuing:
                 lifecycle.extend_lease(continuing, until=now + lease())
         if ends:
@@ -492,6 +549,15 @@ class Runner:
         log.info("runner: %d dial(s) left out: campaign no longer running", len(stopped))
         kept = [(c, r) for c, r in zip(calls, requests, strict=True) if c.lead_id not in stopped_ids]
         return [c for c, _ in kept], [r for _, r in kept]
+    def _compliance_checks(self, leads, contacts, now: dt.datetime) -> dict[int, dialing.DialCheck]:
+        """One compliance answer per campaign for every number of these leads (numbers listed or
+        capped since the claim count at once)."""
+        by_campaign: dict[int, list[str]] = {}
+        for lead in leads:
+            numbers = by_campaign.setdefault(lead.campaign_id, [])
+            numbers.append(lead.phone)
+            numbers.extend(c.phone for c in contacts.get(lead.pk, []))
+        return {pk: dialing.check(numbers, pk, now) for pk, numbers in by_campaign.items()}
 
     def _gone(self, step: _Next, report: TickReport) -> None:
         """The lead was deleted, or its attempt ended elsewhere, before this dial: skip it."""
@@ -556,12 +622,33 @@ class Runner:
         return verdicts
 
 
+DO_NOT_CALL = dialing.Refusal(dialing.DO_NOT_CALL)
+DETAIL_SKIPPED = {
+    dialing.DO_NOT_CALL: "Not dialled: the number is on the do-not-call list.",
+    dialing.FREQUENCY_CAP: "Not dialled: the number's frequency cap is reached.",
+}
+
+
+def _skip(lead_id: int, contact, attempt: int, phone: str, reason: str, now: dt.datetime) -> CallAttempt:
+    return CallAttempt(
+        lead_id=lead_id,
+        contact=contact,
+        attempt_number=attempt,
+        phone=phone,
+        started_at=now,
+        ended_at=now,
+        outcome=reason,
+        detail=DETAIL_SKIPPED[reason],
+    )
+
+
 # --- the http provider's callback -------------------------------------------------------------------
 
 E_REPLAY = "This signed callback was already received: refusing a replay."
 E_MALFORMED = (
     "The result must be a JSON object with an integer call_id, an outcome among "
-    f"{', '.join(OUTCOMES)}, and optional provider_ref and detail strings."
+    f"{', '.join(OUTCOMES)}, optional provider_ref and detail strings, and an optional "
+    "opted_out boolean."
 )
 E_UNKNOWN_CALL = "No call {call_id} exists."
 MAX_CALL_ID = 2**63 - 1  # ids are positive 64-bit integers
@@ -584,6 +671,13 @@ def _parse_result(body: bytes) -> tuple[CallResult | None, int | None]:
         return None, call_id
     # The provider's texts are kept as sent, but for what no database stores (NUL, lone surrogates).
     return CallResult(call_id, outcome, storable_text(ref), detail=storable_text(detail)), call_id
+
+
+def _opted_out(body: bytes) -> bool | None:
+    """The result's optional ``opted_out`` flag (the callee asked not to be called again); None
+    when it is there but not a JSON boolean."""
+    flag = json.loads(body).get("opted_out", False)
+    return flag if isinstance(flag, bool) else None
 
 
 def accept_callback(
@@ -618,7 +712,13 @@ def accept_callback(
                 [CallResult(call_id, "failed", detail="Malformed result from the provider.")]
             )
         return 400, {"error": E_MALFORMED}
+    opted_out = _opted_out(body)
+    if opted_out is None:
+        runner.handle_results([CallResult(call_id, "failed", detail="Malformed result from the provider.")])
+        return 400, {"error": E_MALFORMED}
     verdict = runner.handle_results([result])[result.call_id]
+    if opted_out and verdict in ("applied", "duplicate"):
+        compliance_services.opt_out_call(call_id=result.call_id)
     if verdict == "unknown":
         return 404, {"error": E_UNKNOWN_CALL.format(call_id=call_id)}
     if verdict == "conflict":
@@ -648,20 +748,24 @@ def preview_start(campaign: Campaign, now: dt.datetime | None = None) -> StartPr
     due = due_leads.count()
     phones = [phone for (phone,) in selectors.take_due(campaign, now, PREVIEW_SAMPLE, ("phone",))]
     window = Window.of(campaign)
-    states = Counter(window.verdict(phone, now).state for phone in phones)
+    listed = {n for i in range(0, len(phones), 5000) for n in blocked_numbers(phones[i : i + 5000], campaign)}
+    states = Counter(
+        Reason.DO_NOT_CALL if phone in listed else window.verdict(phone, now).state for phone in phones
+    )
     scale = due / len(phones) if phones else 0
     outside = round(states[WindowState.OUTSIDE] * scale)
     ambiguous = round(states[WindowState.AMBIGUOUS] * scale)
-    callable_now = due - outside - ambiguous
+    do_not_call = round(states[Reason.DO_NOT_CALL] * scale)
+    callable_now = max(0, due - outside - ambiguous - do_not_call)
     free = max(0, campaign.concurrency_limit - selectors.processing_count(campaign))
     would_call = min(free, callable_now)
+    skipped = {Reason.OUTSIDE_WINDOW.label: outside, Reason.TZ_AMBIGUOUS.label: ambiguous}
+    if do_not_call:  # a reason of its own only where some due lead's primary is listed
+        skipped[Reason.DO_NOT_CALL.label] = do_not_call
+    skipped[Reason.CONCURRENCY_FULL.label] = callable_now - would_call
     return StartPreview(
         due=due,
         would_call=would_call,
-        skipped={
-            Reason.OUTSIDE_WINDOW.label: outside,
-            Reason.TZ_AMBIGUOUS.label: ambiguous,
-            Reason.CONCURRENCY_FULL.label: callable_now - would_call,
-        },
+        skipped=skipped,
         estimated=due > len(phones),
     )

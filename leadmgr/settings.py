@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "api",
     "webhooks",
     "leadcounts",
+    "compliance",
 ]
 
 # CSPMiddleware right after SecurityMiddleware: every response gets the policy, whatever a later
@@ -266,6 +267,14 @@ LEADMGR_DEFAULT_REGION = env_str("LEADMGR_DEFAULT_REGION", "").upper() or None
 # The most distinct variables one lead (or one secondary contact) may carry: every export of a
 # campaign has a column per variable any of its leads sets, so one wide file would widen them all.
 LEADMGR_MAX_VARIABLES_PER_LEAD = env_int("LEADMGR_MAX_VARIABLES_PER_LEAD", 200)
+
+# Compliance (compliance/): the key of the hash an erased number leaves behind (default: derived from
+# SECRET_KEY; set a stable one in production, since changing it forgets which numbers were erased),
+# and how many days call attempts and status history are kept (`manage.py purge_history`; 0 keeps all).
+LEADMGR_ERASURE_KEY = env_str("LEADMGR_ERASURE_KEY", "")
+LEADMGR_HISTORY_RETENTION_DAYS = env_int("LEADMGR_HISTORY_RETENTION_DAYS", 0)
+if LEADMGR_HISTORY_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("LEADMGR_HISTORY_RETENTION_DAYS must be 0 (keep everything) or more.")
 
 # Where an uploaded CSV waits between its preview and its confirmation (removed after a day), with
 # the progress of its background jobs. Readable by this user only (0700, files 0600); every web

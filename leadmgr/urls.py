@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("assistants/", include(("campaigns.assistant_urls", "campaigns"), namespace="assistants")),
+    path("compliance/", include("compliance.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/detail", views.healthz_detail, name="healthz-detail"),
 ]

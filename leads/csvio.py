@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from campaigns.models import VARIABLE_NAME_RE, Campaign
+from compliance import selectors as compliance
 from leadmgr import db
 from webhooks import outbox
 
@@ -680,6 +681,11 @@ class ImportResult:
     updated: int = 0
     skipped: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    # Rows whose primary number may not be called (compliance's do-not-call list, or erased):
+    # skipped with that reason, apart from the invalid rows (they never stop a strict import).
+    do_not_call: list[Rejected] = field(default_factory=list)
+    # Dry runs: rows whose phone is already a lead in another campaign (line, phone, campaign, lead id).
+    elsewhere: list[tuple[int, str, str, int]] = field(default_factory=list)
     preview: list[LeadRow] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
     dry_run: bool = False
@@ -698,6 +704,8 @@ class ImportResult:
             "updated": self.updated,
             "skipped": self.skipped,
             "rejected": self.rejected_count,
+            # only when some row is listed: the counts files and tests knew before the list stay
+            **({"do_not_call": len(self.do_not_call)} if self.do_not_call else {}),
         }
 
     def summary(self) -> str:
@@ -705,6 +713,8 @@ class ImportResult:
             f"{self.rows} rows: {self.created} created, {self.updated} updated, {self.skipped} skipped "
             f"(already in the campaign), {self.rejected_count} rejected."
         )
+        if self.do_not_call:
+            text += f" {len(self.do_not_call)} skipped: on the do-not-call list."
         if self.dry_run:
             return text + " Dry run: nothing was written."
         if not self.written:
@@ -873,11 +883,20 @@ class _Writer:
         for row in batch:
             by_campaign.setdefault(row.campaign.pk, []).append(row.phone)
         self.existing = {}
+        listed: dict[int, dict[str, str]] = {}
         for campaign_id, phones in by_campaign.items():
             for phone, pk, values in selectors.leads_by_phone(campaign_id, phones):
                 self.existing[(campaign_id, phone)] = (pk, values or {})
+            listed[campaign_id] = compliance.blocked_numbers(phones, campaign_id)
+        if self.dry_run:
+            result.elsewhere.extend(compliance_elsewhere(batch))
         keep: list[LeadRow] = []
         for row in batch:
+            source = listed[row.campaign.pk].get(row.phone)
+            if source is not None:
+                error = RowError(row.line, PHONE, f"{row.phone} is {compliance.block_reason(source)}.")
+                result.do_not_call.append(Rejected(row.line, _cells_of(row, header), [error]))
+                continue
             found = self.existing.get((row.campaign.pk, row.phone))
             if found is None:
                 if row.missing:
@@ -979,6 +998,17 @@ class _Writer:
             for phone, pk in cursor.fetchall():
                 ids[(campaign_id, phone)] = pk
         return ids
+
+
+def compliance_elsewhere(batch: list[LeadRow]) -> list[tuple[int, str, str, int]]:
+    """Rows whose phone is already a lead in another campaign (information for the preview)."""
+    found = selectors.leads_elsewhere([r.phone for r in batch])
+    return [
+        (r.line, r.phone, name, pk)
+        for r in batch
+        for campaign_id, name, pk in found.get(r.phone, [])
+        if campaign_id != r.campaign.pk
+    ]
 
 
 def _rejected_from(row: LeadRow, header: Header, missing: list[str]) -> Rejected:

@@ -305,6 +305,7 @@ def _ending(
     outcome: str,
     now: dt.datetime,
     failure_reason: str = "",
+    not_before: dt.datetime | None = None,
 ) -> tuple[str, dt.datetime | None, list[StatusChange]]:
     """THE rule for how an attempt ends: Completed; else Rescheduled, or Max Retries at the limit.
 
@@ -316,11 +317,16 @@ def _ending(
             None,
             [
                 _history(
-                    lead_id, Status.PROCESSING, Status.COMPLETED, now, reason=REASON_SUCCEEDED, automatic=True
+                    lead_id,
+                    Status.PROCESSING,
+                    Status.COMPLETED,
+                    now,
+                    reason=failure_reason or REASON_SUCCEEDED,
+                    automatic=True,
                 )
             ],
         )
-    next_at = now + campaign.retry_interval
+    next_at = max(now + campaign.retry_interval, not_before or now)
     reason = failure_reason or REASON_FAILED.format(n=attempts, outcome=outcome or "no success", at=next_at)
     changes = [_history(lead_id, Status.PROCESSING, Status.RESCHEDULED, now, reason=reason, automatic=True)]
     if attempts >= campaign.max_attempts:
@@ -380,7 +386,9 @@ class AttemptEnd:
     attempt: int
     succeeded: bool
     outcome: str = ""
-    reason: str = ""  # replaces the usual failure reason in the history (e.g. a lost attempt)
+    reason: str = ""  # replaces the usual reason in the history (e.g. a lost attempt)
+    # The next attempt no earlier than this (a number's frequency cap; compliance/caps.py).
+    not_before: dt.datetime | None = None
 
 
 def _skip_locked(queryset: QuerySet) -> QuerySet:
@@ -492,6 +500,7 @@ def finish_attempts(ends: Iterable[AttemptEnd], *, now: dt.datetime) -> dict[int
             outcome=end.outcome,
             now=now,
             failure_reason=end.reason,
+            not_before=end.not_before,
         )
         groups.setdefault((final, next_at), []).append(end.lead_id)
         changes.extend(history)
@@ -503,6 +512,34 @@ def finish_attempts(ends: Iterable[AttemptEnd], *, now: dt.datetime) -> dict[int
     StatusChange.objects.bulk_create(changes, batch_size=BULK_CHUNK)
     outbox.status_changed(changes)
     return finals
+
+
+REASON_ALL_LISTED = "all numbers on the do-not-call list"
+
+
+@transaction.atomic
+def complete_listed(lead_ids: Iterable[int], *, now: dt.datetime) -> int:
+    """Queued leads none of whose numbers may ever be called (compliance's do-not-call list) leave
+    the queue: Completed, automatically, with that reason. Returns how many."""
+    ids = list(lead_ids)
+    if not ids:
+        return 0
+    rows = dict(
+        _skip_locked(Lead.objects.filter(pk__in=ids, status__in=QUEUED).order_by("pk")).values_list(
+            "pk", "status"
+        )
+    )
+    done = Lead.objects.filter(pk__in=list(rows), status__in=QUEUED).update(
+        status=Status.COMPLETED, next_attempt_at=None, updated_at=now
+    )
+    StatusChange.objects.bulk_create(
+        [
+            _history(pk, old, Status.COMPLETED, now, reason=REASON_ALL_LISTED, automatic=True)
+            for pk, old in rows.items()
+        ],
+        batch_size=BULK_CHUNK,
+    )
+    return done
 
 
 @transaction.atomic

@@ -149,6 +149,9 @@ class CallAttempt(models.Model):
         VOICEMAIL = "voicemail", "Voicemail"
         FAILED = "failed", "Failed"
         LOST = "lost", "Lost (worker stopped)"
+        # Not dialled: the runner skipped the number (compliance/); kept so the lead's calls say why.
+        DO_NOT_CALL = "do_not_call", "Skipped: do-not-call list"
+        FREQUENCY_CAP = "frequency_cap", "Skipped: frequency cap"
 
     # Indexed by call_attempt_lead_started, which starts with lead.
     lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="calls", db_index=False)
@@ -167,8 +170,13 @@ class CallAttempt(models.Model):
 
     class Meta:
         ordering = ["lead", "started_at", "id"]
-        # The lead page lists its calls in order.
-        indexes = [models.Index(fields=["lead", "started_at"], name="call_attempt_lead_started")]
+        indexes = [
+            # The lead page lists its calls in order.
+            models.Index(fields=["lead", "started_at"], name="call_attempt_lead_started"),
+            # The frequency caps (compliance/caps.py): one number's dials of the last 7 days, across
+            # campaigns, before each dial; and an erasure's scrub of one number's calls.
+            models.Index(fields=["phone", "started_at"], name="call_attempt_phone_started"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.phone} {self.outcome or 'in progress'}"

@@ -19,6 +19,7 @@ OPERATOR_PERMISSIONS = [
     "campaigns.view_campaign",
     "campaigns.view_assistant",
     "campaigns.control_campaign",  # Start, Pause, Resume (campaigns/controls.py)
+    "compliance.opt_out_lead",  # the lead page's Opt out (migration compliance.0002)
 ]
 # Staff also move leads in and out in bulk.
 STAFF_PERMISSIONS = [
@@ -43,5 +44,11 @@ STAFF_PERMISSIONS = [
     "webhooks.add_subscription",
     "webhooks.change_subscription",
     "webhooks.delete_subscription",
+    # ... and keep the do-not-call lists (search, add, remove, import, export).
+    "compliance.view_donotcallentry",
+    "compliance.add_donotcallentry",
+    "compliance.change_donotcallentry",
+    "compliance.import_donotcallentry",
+    "compliance.export_donotcallentry",
 ]
 ROLE_PERMISSIONS = {OPERATORS: OPERATOR_PERMISSIONS, STAFF: STAFF_PERMISSIONS}

@@ -279,3 +279,33 @@ def processing_count(campaign: Campaign | int) -> int:
     """Calls under way in a campaign (what its concurrency limit counts)."""
     campaign_id = campaign if isinstance(campaign, int) else campaign.pk
     return Lead.objects.filter(campaign_id=campaign_id, status=Status.PROCESSING).count()
+
+
+def numbers_of(lead_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Every number of these leads, primary first then the contacts in calling order."""
+    ids = list(lead_ids)
+    numbers: dict[int, list[str]] = {
+        pk: [phone] for pk, phone in Lead.objects.filter(pk__in=ids).values_list("pk", "phone")
+    }
+    contacts = SecondaryContact.objects.filter(lead_id__in=ids).order_by("lead_id", "position", "id")
+    for lead_id, phone in contacts.values_list("lead_id", "phone"):
+        if lead_id in numbers:
+            numbers[lead_id].append(phone)
+    return numbers
+
+
+def leads_elsewhere(phones: Iterable[str]) -> dict[str, list[tuple[int, str, int]]]:
+    """Leads with these phones in any campaign: phone → [(campaign id, campaign name, lead id)].
+
+    ``campaign IN (every campaign)`` lets the unique (campaign, phone) index answer, one probe per
+    campaign and phone, where ``phone`` alone would scan the leads.
+    """
+    phones = list(dict.fromkeys(phones))
+    if not phones:
+        return {}
+    campaigns = dict(Campaign.objects.values_list("pk", "name"))
+    found: dict[str, list[tuple[int, str, int]]] = {}
+    rows = Lead.objects.filter(campaign_id__in=list(campaigns), phone__in=phones).order_by()
+    for phone, campaign_id, pk in rows.values_list("phone", "campaign_id", "pk"):
+        found.setdefault(phone, []).append((campaign_id, campaigns[campaign_id], pk))
+    return found

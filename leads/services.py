@@ -15,6 +15,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection, connections, transaction
 
 from campaigns.models import Campaign
+from compliance import selectors as compliance
 from leadmgr import db
 from webhooks import outbox
 
@@ -24,6 +25,7 @@ from .models import CallAttempt, Lead, SecondaryContact, StatusChange
 from .phones import InvalidPhone, normalize_phone
 
 E_DUPLICATE_PRIMARY = "{phone} is already a lead in campaign {campaign!r}."
+E_ERASED = "{phone} was erased on request: it may not be added again."
 E_CONTACT_IS_PRIMARY = "{phone} is this lead's primary number; a secondary contact needs another number."
 E_CONTACT_REPEATED = "{phone} is already secondary contact {n}; each number may appear once."
 
@@ -93,6 +95,17 @@ def _check_unique_primary(campaign: Campaign, phone: str, exclude_pk: int | None
         errors["phone"] = [E_DUPLICATE_PRIMARY.format(phone=phone, campaign=campaign.name)]
 
 
+def _check_not_erased(primary: str, contact_phones: list[str], errors: dict) -> None:
+    """A number erased on request may never be added again (compliance/erasure.py)."""
+    numbers = [p for p in (primary, *contact_phones) if p]
+    erased = {n for n, source in compliance.blocked_numbers(numbers).items() if source == "erasure"}
+    if primary in erased and "phone" not in errors:
+        errors["phone"] = [E_ERASED.format(phone=primary)]
+    for i, phone in enumerate(contact_phones):
+        if phone in erased and f"contacts-{i}" not in errors:
+            errors[f"contacts-{i}"] = [E_ERASED.format(phone=phone)]
+
+
 def _save_contacts(lead: Lead, contacts: Sequence[ContactInput], phones: list[str]) -> None:
     existing = {c.pk: c for c in lead.contacts.all()} if lead.pk else {}
     keep = {c.id for c in contacts if c.id in existing}
@@ -128,6 +141,7 @@ def lead_create(
     """Create a lead in status Created with its contacts in calling order."""
     primary, contact_phones, errors = validate_phones(phone, [c.phone for c in contacts], region)
     _check_unique_primary(campaign, primary, None, errors)
+    _check_not_erased(primary, contact_phones, errors)
     values = clean_variables(variables)
     missing = lead_variables.missing_required(campaign.assistant, values)
     if missing:
@@ -166,6 +180,7 @@ def lead_update(
     if refusal:
         raise ValidationError({NON_FIELD_ERRORS: [refusal]})
     _check_unique_primary(campaign, primary, lead.pk, errors)
+    _check_not_erased(primary, contact_phones, errors)
     values = clean_variables(variables)
     warnings: list[str] = []
     if campaign.pk != lead.campaign_id:

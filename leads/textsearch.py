@@ -129,6 +129,28 @@ def catch_up(using: str = "default") -> None:
         cursor.execute(f"UPDATE {STATE} SET indexed_through = %s", [max(mark, newest or 0)])
 
 
+def forget(lead_ids, using: str = "default") -> None:
+    """Take leads out of the index before they are deleted for good (an erasure): unlike a bulk
+    delete's, their entries must not wait for a ``rebuild``. Call it in the deleting transaction."""
+    connection = connections[using]
+    ids = list(lead_ids)
+    if connection.vendor != "sqlite" or not ids:
+        return
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TABLE}({TABLE}, rowid, text) SELECT 'delete', id, {SEARCH_TEXT.format(row=CHANGED)} "
+            f"FROM {CHANGED} WHERE phone IS NOT NULL AND id IN ({marks})",
+            ids,
+        )
+        cursor.execute(
+            f"INSERT INTO {TABLE}({TABLE}, rowid, text) SELECT 'delete', id, {SEARCH_TEXT.format(row=LEADS)} "
+            f"FROM {LEADS} WHERE id IN ({marks}) AND id NOT IN (SELECT id FROM {CHANGED}) AND id <= {_MARK}",
+            ids,
+        )
+        cursor.execute(f"DELETE FROM {CHANGED} WHERE id IN ({marks})", ids)
+
+
 def ensure(using: str = "default", verbosity: int = 1) -> None:
     """Install the index where it is missing (filling it from the leads), and empty a stale one."""
     connection = connections[using]

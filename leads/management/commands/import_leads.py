@@ -81,6 +81,9 @@ class Command(BaseCommand):
             for error in rejected.errors:
                 column = f" [{error.column}]" if error.column else ""
                 self.stderr.write(f"{path}:{error.line}:{column} {error.message}")
+        for skipped in result.do_not_call:
+            for error in skipped.errors:
+                self.stdout.write(f"{path}:{error.line}: [{error.column}] {error.message} Skipped.")
         self.stdout.write(result.summary())
         if result.rejected:
             if not skip_invalid and not dry_run:
