@@ -358,7 +358,7 @@ class Runner:
             lead.pk: lead
             for lead in Lead.objects.filter(pk__in=[s.lead_id for s in steps], status=Status.PROCESSING)
             .select_related("campaign")
-            .only("pk", "phone", "variables", "attempts", "campaign")
+            .only("pk", "phone", "variables", "removed_variables", "attempts", "campaign")
         }
         contacts: dict[int, list[SecondaryContact]] = {}
         for contact in SecondaryContact.objects.filter(lead_id__in=list(leads)).order_by(
@@ -439,7 +439,7 @@ class Runner:
             )
             assistant = assistants[campaign.assistant_id]
             values = lead_variables.effective(
-                assistant, lead.variables, contact.variables if contact else None
+                assistant, lead.variables, contact.variables if contact else None, lead.removed_variables
             )
             requests.append(
                 {

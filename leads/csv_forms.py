@@ -64,4 +64,22 @@ class ExportColumnsForm(forms.Form):
     def __init__(self, *args, variable_names: list[str] = (), **kwargs):
         super().__init__(*args, **kwargs)
         names = [*csvio.CORE_COLUMNS, *(n for n in variable_names if n not in csvio.CORE_COLUMNS)]
-        self.fields["columns"].choices = [(n, n) for n in names]
+        self.fields["columns"].choices = [(n, column_label(n)) for n in names]
+
+
+# What people call the export's fixed columns; the page shows the header name beside it.
+COLUMN_LABELS = {
+    "id": "Lead id",
+    "phone": "Phone number",
+    "campaign": "Campaign",
+    "status": "Status",
+    "next_attempt_at": "Next attempt",
+    "attempts": "Attempts",
+    "created_at": "Created",
+    "updated_at": "Last changed",
+}
+
+
+def column_label(name: str) -> str:
+    """A column's name for people: ``customer_name`` reads "Customer name"."""
+    return COLUMN_LABELS.get(name) or name.replace("_", " ").strip().capitalize() or name

@@ -28,11 +28,12 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from campaigns.models import Campaign
 
-from . import csvio, jobs
+from . import csvio, jobs, selectors
 from . import variables as lead_variables
 from .csv_forms import UPDATE, ExportColumnsForm, ImportForm
 from .filters import FILTER_PARAMS, LeadFilter
 from .models import CsvJob, Lead
+from .views import E_NOTHING_SELECTED, MATCH_COUNT_CAP
 
 SESSION_KEY = "csv_imports"
 PREVIEW_ROWS = jobs.PREVIEW_ROWS
@@ -333,7 +334,16 @@ def export(request):
     form = ExportColumnsForm(
         data if request.GET.get("download") else None, variable_names=_variable_names(campaign)
     )
-    leads = lead_filter.qs
+    # The rows checked in the table, when the bulk bar's Export was asked for those only.
+    ids = [pk for pk in map(selectors.parse_id, request.GET.getlist("pk")) if pk is not None]
+    if request.GET.get("all") == "0" and not ids:
+        return render(
+            request,
+            "leads/export.html",
+            {"filters": filters, "form": None, "problem": E_NOTHING_SELECTED},
+            status=400,
+        )
+    leads = selectors.filter_leads(lead_filter.qs, ids=ids)
     if request.GET.get("download"):
         columns = data.getlist("columns") or None
         with_secondary = data.get("with_secondary") in ("1", "on", "true", "yes")
@@ -349,7 +359,7 @@ def export(request):
                 arguments = {
                     k: (v.isoformat() if hasattr(v, "isoformat") else v)
                     for k, v in lead_filter.selector_arguments().items()
-                }
+                } | {"ids": ids}
                 params = {"filters": arguments, "with_secondary": with_secondary, "query": query}
                 job = jobs.create_export_scan(user=request.user, params=params)
                 return redirect("leads:import-job", job.pk)
@@ -361,12 +371,24 @@ def export(request):
         response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
         return response
     hidden = [(name, value) for name in FILTER_PARAMS for value in request.GET.getlist(name) if value]
-    return render(request, "leads/export.html", {"filters": filters, "form": form, "hidden": hidden})
+    hidden += [("pk", str(pk)) for pk in ids]
+    n = selectors.count_capped(leads, MATCH_COUNT_CAP)
+    context = {
+        "filters": filters,
+        "form": form,
+        "hidden": hidden,
+        "description": lead_filter.description(),
+        "n_checked": len(ids),
+        "n_leads": min(n, MATCH_COUNT_CAP),
+        "capped": n > MATCH_COUNT_CAP,
+    }
+    return render(request, "leads/export.html", context)
 
 
 def _export_query(params, with_secondary: bool) -> str:
-    """The filter part of an export's query string, in one canonical order."""
-    pairs = sorted((name, value) for name in FILTER_PARAMS for value in params.getlist(name) if value)
+    """The filter part of an export's query string (checked rows included), in one canonical order."""
+    names = (*FILTER_PARAMS, "pk")
+    pairs = sorted((name, value) for name in names for value in params.getlist(name) if value)
     if with_secondary:
         pairs.append(("with_secondary", "1"))
     return urlencode(pairs)

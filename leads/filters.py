@@ -14,6 +14,17 @@ from campaigns.models import Campaign, variable_name_validator
 from . import selectors
 from .models import Lead, Status
 
+E_DATES_INVERTED = "The end date ({to}) is before the start date ({start}): swap them or change one."
+
+
+class LeadFilterForm(forms.Form):
+    def clean(self):
+        cleaned = super().clean()
+        start, to = cleaned.get("created_from"), cleaned.get("created_to")
+        if start and to and to < start:
+            self.add_error("created_to", E_DATES_INVERTED.format(start=start, to=to))
+        return cleaned
+
 
 class LeadFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
@@ -43,6 +54,7 @@ class LeadFilter(django_filters.FilterSet):
 
     class Meta:
         model = Lead
+        form = LeadFilterForm
         fields: list[str] = []
 
     def __init__(self, *args, **kwargs) -> None:
@@ -67,9 +79,42 @@ class LeadFilter(django_filters.FilterSet):
             "search": data.get("q") or None,
         }
 
+    def description(self) -> list[str]:
+        """The valid filter in words, one part per filter set ("Status: Completed or Rescheduled")."""
+        data = self.form.cleaned_data
+        parts: list[str] = []
+        if data.get("campaign"):
+            names = dict(self.filters["campaign"].extra["choices"])
+            parts.append(f"Campaign: {names.get(int(data['campaign']), data['campaign'])}")
+        if data.get("status"):
+            parts.append(f"Status: {_either([Status(s).label for s in data['status']])}")
+        start, to = data.get("created_from"), data.get("created_to")
+        if start and to:
+            parts.append(f"Created: {start:%Y-%m-%d} to {to:%Y-%m-%d}")
+        elif start or to:
+            parts.append(
+                f"Created: {'from ' + f'{start:%Y-%m-%d}' if start else 'until ' + f'{to:%Y-%m-%d}'}"
+            )
+        var, value = (data.get("var") or "").strip(), data.get("value")
+        if var and value:
+            parts.append(f"Variable {var} contains “{value}”")
+        elif var:
+            parts.append(f"Variable {var} is set")
+        elif value:
+            parts.append(f"A variable contains “{value}”")
+        if data.get("variables"):
+            parts.append(f"Any variable contains “{data['variables']}”")
+        if data.get("q"):
+            parts.append(f"Search: “{data['q']}”")
+        return parts
+
     @property
     def is_filtered(self) -> bool:
         return self.is_bound and any(self.form.cleaned_data.get(name) for name in self.filters)
+
+
+def _either(labels: list[str]) -> str:
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
 
 
 # Query-string keys that belong to the filter (kept by bulk actions and the export link).

@@ -71,6 +71,17 @@ def formset_values(formset) -> dict[str, str]:
     return values
 
 
+def removed_names(formset) -> list[str]:
+    """Names of the rows the operator removed (Remove ticks a row's DELETE box) and kept nowhere."""
+    kept = set(formset_values(formset))
+    names = []
+    for form in formset.forms:
+        name = (form.cleaned_data.get("name") or "").strip() if form.cleaned_data else ""
+        if name and form.cleaned_data.get("DELETE") and name not in kept and name not in names:
+            names.append(name)
+    return names
+
+
 def raw_values(data, prefix: str) -> dict[str, str]:
     """Variables as typed, read straight from the submitted rows (for the htmx partial)."""
     try:
@@ -88,8 +99,10 @@ def raw_values(data, prefix: str) -> dict[str, str]:
 def prefill(assistant: Assistant, current: dict[str, str], previous_defaults: dict[str, str]):
     """The variable rows after choosing ``assistant``: its variables first, pre-filled with defaults.
 
-    Values already typed are kept; a default pre-filled for a previous choice and left untouched is
-    dropped when the new assistant does not use it. Returns (rows, the defaults now pre-filled).
+    Values already typed are kept; a default pre-filled for a previous choice and left untouched,
+    or a row left empty, is dropped when the new assistant does not use it: the rows are always
+    the chosen assistant's variables and what the operator typed. Returns (rows, the defaults now
+    pre-filled).
     """
     rows: dict[str, str] = {}
     filled: dict[str, str] = {}
@@ -102,7 +115,7 @@ def prefill(assistant: Assistant, current: dict[str, str], previous_defaults: di
             if definition.default:
                 filled[definition.name] = definition.default
     for name, value in current.items():
-        if name in rows or previous_defaults.get(name) == value:
+        if name in rows or previous_defaults.get(name) == value or not lead_variables.is_set(value):
             continue
         rows[name] = value
     return variable_rows(rows), filled
@@ -226,18 +239,27 @@ class LeadEditor:
         initial = {}
         contacts_initial = []
         values = {}
+        rows: list[dict] = []
         if lead is not None:
             initial = {"phone": lead.phone, "campaign": lead.campaign_id}
             values = lead.variables
+            rows = variable_rows(values)
+            # What the lead inherits is shown too, empty with the default as its placeholder
+            # (empty means "inherit"), so that it can be removed like any other variable.
+            assistant = lead.campaign.assistant
+            for name, default in lead_variables.inherited(assistant, lead.removed_variables).items():
+                if name not in values:
+                    rows.append({"name": name, "value": "", "inherited": default})
             contacts_initial = [
                 {"id": c.pk, "phone": c.phone, "variables": c.variables, "ORDER": i + 1}
                 for i, c in enumerate(lead.contacts.all())
             ]
         self.form = LeadForm(data, lead=lead, initial=initial)
-        self.variables = VariableFormSet(data, prefix="vars", initial=None if data else variable_rows(values))
+        self.variables = VariableFormSet(data, prefix="vars", initial=None if data else rows)
         self.contacts = ContactFormSet(data, prefix="contacts", initial=None if data else contacts_initial)
         self.variable_errors: list[str] = []
         self.warnings: list[str] = []
+        self.duplicate_of: int | None = None  # the lead that already has this primary number
 
     @property
     def campaign(self) -> Campaign | None:
@@ -269,6 +291,7 @@ class LeadEditor:
             "campaign": data["campaign"],
             "phone": data["phone"],
             "variables": formset_values(self.variables),
+            "removed_variables": removed_names(self.variables),
             "contacts": contacts,
         }
         if self.lead is None:
@@ -290,6 +313,10 @@ class LeadEditor:
             result = self._write(user)
         except ValidationError as exc:
             self._place_errors(exc.message_dict)
+            duplicate = next(
+                (e for e in exc.error_dict.get("phone", []) if isinstance(e, services.DuplicatePrimary)), None
+            )
+            self.duplicate_of = duplicate.existing_pk if duplicate else None
             return None
         except TransitionError as exc:
             self.form.add_error("status", exc.message)
@@ -310,12 +337,16 @@ class LeadEditor:
                 self.form.add_error(None, messages)
 
 
+E_BULK_LEAVING_QUEUE = "These leads leave the calling queue: the campaign will not call them again. {label}?"
+
+
 class StatusForm(forms.Form):
     """A manual status override, for one lead or a filtered set."""
 
+    # Starts with no status chosen: a bulk change is never one click away from a default.
     target = forms.ChoiceField(
         label="New status",
-        choices=[(t, Status(t).label) for t in lifecycle.MANUAL_TARGETS],
+        choices=[("", "Choose a status…"), *((t, Status(t).label) for t in lifecycle.MANUAL_TARGETS)],
         widget=forms.Select(attrs={"class": "form-select"}),
     )
     scheduled_at = forms.DateTimeField(label="Scheduled for", required=False, widget=DATETIME_LOCAL)
@@ -329,6 +360,24 @@ class StatusForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["scheduled_at"].widget.attrs["class"] = "form-control"
+
+    @property
+    def target_options(self) -> list[dict]:
+        """The target select's options with what each does, and a question where leads leave the queue."""
+        chosen = self["target"].value() or ""
+        options = []
+        for value, label in self.fields["target"].choices:
+            leaves = bool(value) and not lifecycle.is_queued(value)
+            options.append(
+                {
+                    "value": value,
+                    "label": label,
+                    "selected": value == chosen,
+                    "explained": lifecycle.MANUAL_EXPLAINED.get(value, ""),
+                    "confirm": E_BULK_LEAVING_QUEUE.format(label=label) if leaves else "",
+                }
+            )
+        return options
 
     def clean(self):
         cleaned = super().clean()

@@ -36,6 +36,17 @@ MANUAL_TARGETS = (
     Status.MAX_RETRIES,
 )
 
+# What each manual override does, in the product description's words (the status buttons say it).
+MANUAL_EXPLAINED = {
+    Status.CREATED: "Puts the lead back in the queue for another call attempt; retry limits still hold.",
+    Status.SCHEDULED: "Called at the time you choose, such as a requested callback.",
+    Status.RESCHEDULED: "Resets the retry timer: called again after the campaign's retry interval.",
+    Status.COMPLETED: "Removes the lead from the calling queue: the campaign will not call this lead again.",
+    Status.MAX_RETRIES: "Marks the lead as exhausted: the campaign will not call this lead again.",
+}
+# The lead leaves the calling queue: the buttons ask before doing it.
+CONFIRM_LEAVING_QUEUE = "{phone} leaves the calling queue: the campaign will not call it again. {label}?"
+
 E_PROCESSING_BY_HAND = "Processing is set only by the campaign runner when a call attempt starts."
 E_CALL_UNDER_WAY = (
     "A call attempt is under way: {label} cannot be set until it ends (the runner sets the outcome)."

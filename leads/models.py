@@ -41,6 +41,10 @@ class Lead(models.Model):
     phone = models.CharField("phone number", max_length=16, validators=[e164_validator])
     status = models.CharField(max_length=16, choices=Status, default=Status.CREATED)
     variables = models.JSONField(default=dict, blank=True)
+    # The assistant's defaults this lead no longer inherits (names an operator removed), or null
+    # for none: defaults are inherited live (leads.variables), so a removal must be kept. Nullable
+    # so that adding the column rewrites no row.
+    removed_variables = models.JSONField(null=True, blank=True, editable=False)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -111,11 +111,15 @@ def filter_leads(
     variable_value: str | None = None,
     variables_text: str | None = None,
     search: str | None = None,
+    ids: Iterable[int] | None = None,
 ) -> QuerySet[Lead]:
     """Narrow ``leads``; every argument left empty filters nothing.
 
     ``campaign`` is a Campaign, its id, or its name. Dates are inclusive days in the site's zone.
+    ``ids``: only these leads among those matching (the rows checked in the table).
     """
+    if ids:
+        leads = leads.filter(pk__in=list(ids))
     if campaign not in (None, ""):
         if isinstance(campaign, Campaign):
             leads = leads.filter(campaign=campaign)

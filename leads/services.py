@@ -7,7 +7,7 @@ move check) and raises ``ValidationError`` keyed by field so a form can show eac
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -26,6 +26,17 @@ from .phones import InvalidPhone, normalize_phone
 
 E_DUPLICATE_PRIMARY = "{phone} is already a lead in campaign {campaign!r}."
 E_ERASED = "{phone} was erased on request: it may not be added again."
+
+
+class DuplicatePrimary(ValidationError):
+    """E_DUPLICATE_PRIMARY, with the lead that already has the number (the form links to it)."""
+
+    def __init__(self, message: str, existing_pk: int) -> None:
+        # No params: Django would %-format the message with them, and a campaign name may hold "%".
+        super().__init__(message, code="duplicate_primary")
+        self.existing_pk = existing_pk
+
+
 E_CONTACT_IS_PRIMARY = "{phone} is this lead's primary number; a secondary contact needs another number."
 E_CONTACT_REPEATED = "{phone} is already secondary contact {n}; each number may appear once."
 
@@ -91,8 +102,10 @@ def _check_unique_primary(campaign: Campaign, phone: str, exclude_pk: int | None
     clash = Lead.objects.filter(campaign=campaign, phone=phone)
     if exclude_pk:
         clash = clash.exclude(pk=exclude_pk)
-    if clash.exists():
-        errors["phone"] = [E_DUPLICATE_PRIMARY.format(phone=phone, campaign=campaign.name)]
+    existing_pk = clash.values_list("pk", flat=True).first()
+    if existing_pk is not None:
+        message = E_DUPLICATE_PRIMARY.format(phone=phone, campaign=campaign.name)
+        errors["phone"] = [DuplicatePrimary(message, existing_pk)]
 
 
 def _check_not_erased(primary: str, contact_phones: list[str], errors: dict) -> None:
@@ -137,18 +150,22 @@ def lead_create(
     variables: Mapping | None = None,
     contacts: Sequence[ContactInput] = (),
     region: str | None = None,
+    removed_variables: Iterable[str] = (),
 ) -> LeadSaveResult:
-    """Create a lead in status Created with its contacts in calling order."""
+    """Create a lead in status Created with its contacts in calling order.
+
+    ``removed_variables``: assistant defaults the operator removed from the form (not inherited).
+    """
     primary, contact_phones, errors = validate_phones(phone, [c.phone for c in contacts], region)
     _check_unique_primary(campaign, primary, None, errors)
     _check_not_erased(primary, contact_phones, errors)
     values = clean_variables(variables)
-    missing = lead_variables.missing_required(campaign.assistant, values)
-    if missing:
-        errors["variables"] = [lead_variables.E_MISSING_REQUIRED.format(names=", ".join(missing))]
+    removed = _check_variables(campaign, values, removed_variables, (), errors)
     if errors:
         raise ValidationError(errors)
-    lead = Lead.objects.create(campaign=campaign, phone=primary, variables=values)
+    lead = Lead.objects.create(
+        campaign=campaign, phone=primary, variables=values, removed_variables=removed or None
+    )
     _save_contacts(lead, contacts, contact_phones)
     outbox.lead_created(lead)
     textsearch.catch_up()  # searchable at once through the index, not only as a pending lead
@@ -164,11 +181,14 @@ def lead_update(
     variables: Mapping | None = None,
     contacts: Sequence[ContactInput] = (),
     region: str | None = None,
+    removed_variables: Iterable[str] = (),
 ) -> LeadSaveResult:
     """Change a lead's phone, campaign, variables and contacts (not its status: see lifecycle).
 
     Moving to another campaign runs the move check: a missing required variable is an error, a
     variable the new assistant does not use is a warning returned with the result.
+    ``removed_variables``: defaults the operator removed now; earlier removals are kept unless
+    the lead sets the variable again.
     """
     primary, contact_phones, errors = validate_phones(phone, [c.phone for c in contacts], region)
     # Under the row lock: the runner cannot claim the lead between this check and the write.
@@ -189,17 +209,56 @@ def lead_update(
             errors["variables"] = [check.error]
         if check.warning:
             warnings.append(check.warning)
-    else:
-        missing = lead_variables.missing_required(campaign.assistant, values)
-        if missing:
-            errors["variables"] = [lead_variables.E_MISSING_REQUIRED.format(names=", ".join(missing))]
+    removed = _check_variables(
+        campaign,
+        values,
+        removed_variables,
+        lead.removed_variables or (),
+        errors,
+        moved=campaign.pk != lead.campaign_id,
+    )
     if errors:
         raise ValidationError(errors)
     lead.campaign, lead.phone, lead.variables = campaign, primary, values
-    lead.save(update_fields=["campaign", "phone", "variables", "updated_at"])
+    lead.removed_variables = removed or None
+    lead.save(update_fields=["campaign", "phone", "variables", "removed_variables", "updated_at"])
     _save_contacts(lead, contacts, contact_phones)
     textsearch.catch_up()
     return LeadSaveResult(lead, warnings)
+
+
+def _check_variables(
+    campaign: Campaign,
+    values: dict[str, str],
+    removed_now: Iterable[str],
+    removed_before: Iterable[str],
+    errors: dict,
+    *,
+    moved: bool = False,
+) -> list[str]:
+    """The required check with removals; returns the defaults the lead will not inherit.
+
+    A required variable removed now is an error that says why; one removed before (under another
+    assistant) is simply inherited again. A moved lead's missing required variables are the move
+    check's error, already placed.
+    """
+    assistant = campaign.assistant
+    removed, required = lead_variables.removals(assistant, [*removed_now], values)
+    if required:
+        errors.setdefault("variables", []).append(
+            lead_variables.E_REQUIRED_NOT_REMOVABLE.format(
+                names=", ".join(required), assistant=assistant.name
+            )
+        )
+        return removed
+    earlier, _ = lead_variables.removals(assistant, removed_before, values)
+    removed = [name for name in lead_variables.inherited(assistant) if name in {*removed, *earlier}]
+    missing = lead_variables.missing_required(assistant, values, removed)
+    if missing and not moved:
+        errors.setdefault("variables", []).append(
+            lead_variables.E_MISSING_REQUIRED.format(names=", ".join(missing))
+        )
+    return removed
 
 
 def _edited(

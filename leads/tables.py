@@ -6,6 +6,7 @@ import inspect
 import weakref
 
 import django_tables2 as tables
+from django.db.models import F
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -89,11 +90,8 @@ class LeadTable(tables.Table):
     attempts = tables.Column(order_by=("attempts", "id"), attrs={"td": {"class": "text-end"}})
     # Plain columns formatted in Python: DateTimeColumn renders a template per cell, the table's
     # largest cost at 50 rows.
-    next_attempt_at = tables.Column(
-        verbose_name="Next attempt",
-        order_by=("next_attempt_at", "id"),
-        attrs={"td": {"class": "text-nowrap"}},
-    )
+    # Sorted by order_next_attempt_at: leads with no next attempt last, both ways.
+    next_attempt_at = tables.Column(verbose_name="Next attempt", attrs={"td": {"class": "text-nowrap"}})
     created_at = tables.Column(
         verbose_name="Created", order_by=("id",), attrs={"td": {"class": "text-nowrap"}}
     )
@@ -113,7 +111,8 @@ class LeadTable(tables.Table):
             "created_at",
         )
         order_by = ("-created_at",)  # the column sorts by id, the creation order
-        attrs = {"class": "table table-sm table-hover align-middle", "id": "leads-table"}
+        # Small type: the nine columns fit a 1366 px screen beside the filters.
+        attrs = {"class": "table table-sm table-hover align-middle small", "id": "leads-table"}
         template_name = "leads/_lead_table.html"  # the cells' attributes worked out once per column
         empty_text = "No leads match these filters."
 
@@ -136,10 +135,18 @@ class LeadTable(tables.Table):
     def render_created_at(self, value) -> str:
         return _when(value)
 
+    def order_next_attempt_at(self, queryset, is_descending: bool):
+        """Leads with a next attempt first, soonest (or latest) first; those without one last."""
+        when = F("next_attempt_at")
+        if is_descending:
+            return queryset.order_by(when.desc(nulls_last=True), "-id"), True
+        return queryset.order_by(when.asc(nulls_last=True), "id"), True
+
     def render_key_variables(self, value) -> str:
-        items = list((value or {}).items())[:KEY_VARIABLES]
+        # Each value cut to one short line (CSS), whole on hover: the table fits 1366 px.
+        items = [(f"{k}: {v}", k, v) for k, v in list((value or {}).items())[:KEY_VARIABLES]]
         return format_html_join(
             " ",
-            '<span class="small text-nowrap"><span class="text-body-secondary">{}:</span> {}</span>',
+            '<span class="small key-variable" title="{}"><span class="text-body-secondary">{}:</span> {}</span>',
             items,
         )

@@ -3,12 +3,17 @@
 Effective variables are layered: the assistant's defaults, then the lead's own values, then (when a
 secondary contact is called) that contact's values. An empty value counts as "not set" at every
 layer, so a lead's blank never hides a default.
+
+Defaults are inherited live, never copied into the lead: a lead stores its own values only, so a
+corrected default reaches every lead not yet called, and an import of a million rows stores what
+the file says. A default the operator removed from one lead is listed in ``Lead.removed_variables``
+and no longer inherited by it; a required variable cannot be removed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -24,6 +29,10 @@ from campaigns.models import (
 __all__ = ["validate_variable_name", "variable_errors", "max_variables"]
 
 E_MISSING_REQUIRED = "Required variables are not set: {names}."
+E_REQUIRED_NOT_REMOVABLE = (
+    "{names}: required by the assistant {assistant!r}, so the call cannot do without it. "
+    "Change the value instead of removing the variable."
+)
 E_MOVE_MISSING = "The new campaign's assistant requires variables this lead does not set: {names}."
 W_MOVE_UNKNOWN = "The new campaign's assistant does not use these variables (they are kept): {names}."
 
@@ -75,20 +84,48 @@ def _set(values: Mapping[str, object] | None) -> dict[str, object]:
     return {k: v for k, v in (values or {}).items() if is_set(v)}
 
 
+def inherited(assistant: Assistant, removed: Iterable[str] | None = None) -> dict[str, str]:
+    """The defaults a lead inherits: the assistant's set defaults, but those the lead removed."""
+    gone = set(removed or ())
+    return {name: value for name, value in _set(defaults(assistant)).items() if name not in gone}
+
+
 def effective(
-    assistant: Assistant, lead_values: Mapping | None, contact_values: Mapping | None = None
+    assistant: Assistant,
+    lead_values: Mapping | None,
+    contact_values: Mapping | None = None,
+    removed: Iterable[str] | None = None,
 ) -> dict:
-    """Defaults, overridden by the lead's values, overridden by the contact's."""
-    result = _set(defaults(assistant))
+    """Defaults (but the ``removed`` ones), overridden by the lead's values, then the contact's."""
+    result = inherited(assistant, removed)
     result |= _set(lead_values)
     result |= _set(contact_values)
     return result
 
 
-def missing_required(assistant: Assistant, lead_values: Mapping | None) -> list[str]:
+def missing_required(
+    assistant: Assistant, lead_values: Mapping | None, removed: Iterable[str] | None = None
+) -> list[str]:
     """Names of required variables left empty after defaults; [] when all are set."""
-    values = effective(assistant, lead_values)
+    values = effective(assistant, lead_values, removed=removed)
     return [name for name in required_names(assistant) if name not in values]
+
+
+def removals(
+    assistant: Assistant, removed: Iterable[str], lead_values: Mapping | None
+) -> tuple[list[str], list[str]]:
+    """What an operator's removal of ``removed`` means for a lead of ``assistant``.
+
+    Returns (the names to store in ``Lead.removed_variables``: defaults of the assistant the lead
+    no longer sets, in the assistant's order; the required names among ``removed``, which cannot be
+    removed). A removed name the lead sets again is not removed, and one without a default needs
+    no marker: leaving the lead's values is enough.
+    """
+    own = _set(lead_values)
+    asked = {name for name in removed if name not in own}
+    required = [name for name in required_names(assistant) if name in asked]
+    keep = [name for name in inherited(assistant) if name in asked and name not in required]
+    return keep, required
 
 
 def required_check(assistant: Assistant) -> Callable[[Mapping | None], list[str]]:

@@ -45,6 +45,7 @@ M_STATUS_REFUSED = "{n} lead(s) left unchanged: {reason}"
 M_SAVED = "Lead {phone} saved."
 M_STATUS_SET = "{phone} is now {label}."
 M_PAST_END = "There is no page {asked}: showing the last page, {last}."
+PAGE_SIZES = (25, 50, 100, 200)  # what the page-size select offers (any 1..200 works in the URL)
 
 
 def _next_url(request: HttpRequest, default: str) -> str:
@@ -71,8 +72,13 @@ def _is_site_path(url: str) -> bool:
     return True
 
 
-def _lead_for_user(request: HttpRequest, pk: int, perm: str | None = None) -> Lead:
-    lead = get_object_or_404(selectors.leads_for_user(request.user).select_related("campaign"), pk=pk)
+def _lead_for_user(
+    request: HttpRequest, pk: int, perm: str | None = None, *, assistant: bool = False
+) -> Lead:
+    leads = selectors.leads_for_user(request.user).select_related("campaign")
+    if assistant:  # the lead form shows the assistant's variables
+        leads = leads.select_related("campaign__assistant").prefetch_related("campaign__assistant__variables")
+    lead = get_object_or_404(leads, pk=pk)
     if perm and not request.user.has_perm(perm):
         raise PermissionDenied
     return lead
@@ -114,6 +120,8 @@ class LeadListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
         context = super().get_context_data(**kwargs)
         context["filter_query"] = _filter_query(self.request)
         page = getattr(context.get("table"), "page", None)
+        context["page_sizes"] = PAGE_SIZES
+        context["per_page"] = getattr(getattr(page, "paginator", None), "per_page", PAGE_SIZES[0])
         asked = getattr(getattr(page, "paginator", None), "past_end", None)
         if asked is not None:
             messages.info(self.request, M_PAST_END.format(asked=asked, last=page.number))
@@ -245,7 +253,7 @@ def lead_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = _lead_for_user(request, pk, "leads.change_lead")
+    lead = _lead_for_user(request, pk, "leads.change_lead", assistant=True)
     editor = LeadEditor(request.POST or None, lead=lead)
     if request.method == "POST" and editor.is_valid():
         saved = editor.save(request.user)
@@ -289,6 +297,28 @@ def lead_form_variables(request: HttpRequest) -> HttpResponse:
     return render(request, "leads/_variables.html", context)
 
 
+BUTTON_LABELS = {Status.CREATED: "Reset to Created", Status.SCHEDULED: "Schedule"}
+
+
+def status_actions(lead: Lead) -> list[dict]:
+    """The lead page's status buttons: what each does, and a question where the lead leaves the queue."""
+    actions = []
+    for target in lifecycle.allowed_manual_targets(lead.status):
+        label = Status(target).label
+        confirm = None
+        if not lifecycle.is_queued(target):
+            confirm = lifecycle.CONFIRM_LEAVING_QUEUE.format(phone=lead.phone, label=label)
+        actions.append(
+            {
+                "value": target,
+                "button": BUTTON_LABELS.get(target, label),
+                "explained": lifecycle.MANUAL_EXPLAINED[target],
+                "confirm": confirm,
+            }
+        )
+    return actions
+
+
 @require_GET
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(
@@ -300,13 +330,14 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     assistant = lead.campaign.assistant
     template = assistant.message_template
     contacts = list(lead.contacts.all())
-    primary_values = lead_variables.effective(assistant, lead.variables)
+    removed = lead.removed_variables
+    primary_values = lead_variables.effective(assistant, lead.variables, removed=removed)
     # Shown in the assistant's order, then the lead's own extra variables.
     order = {v.name: i for i, v in enumerate(lead_variables.definitions(assistant))}
     shown = dict(sorted(primary_values.items(), key=lambda item: order.get(item[0], len(order))))
     messages_rendered = [("Primary", lead.phone, lead_variables.render_message(template, primary_values))]
     for i, contact in enumerate(contacts, start=1):
-        values = lead_variables.effective(assistant, lead.variables, contact.variables)
+        values = lead_variables.effective(assistant, lead.variables, contact.variables, removed)
         messages_rendered.append(
             (f"Secondary {i}", contact.phone, lead_variables.render_message(template, values))
         )
@@ -319,9 +350,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rendered": messages_rendered,
         "history": lead.history.select_related("user").order_by("at", "id"),
         "calls": lead.calls.order_by("started_at", "id"),
-        "allowed_targets": [(t, Status(t).label) for t in lifecycle.allowed_manual_targets(lead.status)],
-        "can_schedule": Status.SCHEDULED in lifecycle.allowed_manual_targets(lead.status),
-        "status_form": StatusForm(),
+        "status_actions": status_actions(lead),
     }
     return render(request, "leads/lead_detail.html", context)
 
