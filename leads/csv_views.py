@@ -28,7 +28,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from campaigns.models import Campaign
 
-from . import csvio, jobs
+from . import csvio, jobs, xlsxio
 from . import variables as lead_variables
 from .csv_forms import UPDATE, ExportColumnsForm, ImportForm
 from .filters import FILTER_PARAMS, LeadFilter
@@ -69,6 +69,7 @@ def _run(record: dict, *, dry_run: bool, user, expect=None) -> csvio.ImportResul
             user=user,
             preview_rows=PREVIEW_ROWS if dry_run else 0,
             expect=expect,
+            **jobs.source_options(record),
         )
 
 
@@ -97,6 +98,7 @@ def _preview_of_job(request, job: CsvJob, record: dict):
         **{**counts, "rejected": counts["rejected"] > 0},
         rejected_count=counts["rejected"],
         preview=summary["preview"],
+        source=summary.get("source", ""),
     )
     return _preview(
         request, job.token, record, result, errors=summary["errors"], errors_total=summary["errors_total"]
@@ -123,7 +125,8 @@ def import_upload(request):
         directory = jobs.upload_dir()
         jobs.purge_old_uploads(directory)
         token = secrets.token_urlsafe(16)
-        path = directory / f"{request.user.pk}-{token}.csv"
+        suffix = xlsxio.XLSX_SUFFIX if xlsxio.is_xlsx(form.cleaned_data["file"].name) else ".csv"
+        path = directory / f"{request.user.pk}-{token}{suffix}"
         with jobs.open_private(path) as out:
             for chunk in form.cleaned_data["file"].chunks():
                 out.write(chunk)
@@ -137,6 +140,8 @@ def import_upload(request):
             "region": form.cleaned_data["region"].strip().upper(),
             "update_existing": form.cleaned_data["duplicates"] == UPDATE,
             "skip_invalid": form.cleaned_data["skip_invalid"],
+            "delimiter": form.cleaned_data["delimiter"],
+            "sheet": form.cleaned_data["sheet"].strip(),
         }
         if jobs.is_background(path):
             job = jobs.create_preview(user=request.user, token=token, record=record)
@@ -152,6 +157,7 @@ def import_upload(request):
             form.add_error("file", exc.message)
         else:
             record["counts"] = result.counts
+            record["source"] = result.source
             jobs.save_rejected(record, result)
             request.session.setdefault(SESSION_KEY, {})[token] = record
             request.session.modified = True

@@ -40,7 +40,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from campaigns.models import VARIABLE_NAME_RE, Campaign
 from leadmgr import db
 
-from . import lifecycle, selectors, services, textsearch
+from . import lifecycle, selectors, services, textsearch, xlsxio
 from . import variables as lead_variables
 from .models import Lead, SecondaryContact, Status, StatusChange
 from .phones import check_region, is_e164
@@ -65,6 +65,10 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 IMPORTABLE_STATUSES = tuple(s for s in Status if s != Status.PROCESSING)
 NEXT_AT_STATUSES = (Status.SCHEDULED, Status.RESCHEDULED)
+
+# What a CSV file may be separated by (Excel writes ; in locales whose decimal mark is a comma).
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+DELIMITER_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 # --- Messages (tests assert these) --------------------------------------------------------------
 
@@ -136,6 +140,8 @@ E_CHANGED_SINCE_PREVIEW = (
     "The leads changed since the preview ({previewed} previewed, {now} now): nothing was written; "
     "check the new preview and confirm again."
 )
+
+E_BAD_DELIMITER = "{value!r} is not a delimiter leadmgr reads: use , ; tab or |."
 
 REASON_IMPORTED = "Imported from CSV"
 
@@ -375,13 +381,73 @@ class _Lines:
         return text
 
 
-def read_rows(stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line, cells) for the header and every non-blank record; line is where it starts."""
+def detect_delimiter(head: bytes) -> str:
+    """The delimiter of a file from its header line: whichever of ``DELIMITERS`` occurs most often
+    outside quotes (a comma when none does, or on a tie with it)."""
+    text = head.decode("utf-8", errors="replace")
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char in "\r\n":
+            break
+        elif char in counts:
+            counts[char] += 1
+    best = max(counts, key=lambda d: counts[d])  # first of the largest: the comma wins a tie
+    return best if counts[best] else ","
+
+
+def check_delimiter(delimiter: str | None) -> str | None:
+    """A delimiter as the upload form or ``--delimiter`` gives it (``tab`` and ``\\t`` mean a tab)."""
+    if delimiter in (None, ""):
+        return None
+    delimiter = DELIMITER_ALIASES.get(delimiter.lower(), delimiter)
+    if delimiter not in DELIMITERS:
+        raise CSVFileError(E_BAD_DELIMITER.format(value=delimiter))
+    return delimiter
+
+
+def open_csv(stream: BinaryIO, *, delimiter: str | None = None) -> Source:
+    """The CSV rows of ``stream`` with the delimiter given, or detected from its header line."""
     head = stream.read(8192)
     _check_bytes(head)
+    chosen = check_delimiter(delimiter)
+    found = chosen or detect_delimiter(head[3:] if head.startswith(codecs.BOM_UTF8) else head)
+    return Source(_csv_rows(head, stream, found), delimiter=found, detected=chosen is None)
+
+
+def open_source(
+    stream: BinaryIO, *, filename: str | None = None, delimiter: str | None = None, sheet: str | None = None
+) -> Source:
+    """The rows of a CSV file, or of an Excel workbook's sheet when ``filename`` ends in .xlsx."""
+    if not xlsxio.is_xlsx(filename):
+        return open_csv(stream, delimiter=delimiter)
+    try:
+        workbook, worksheet = xlsxio.open_sheet(stream, sheet=sheet or None)
+    except xlsxio.XLSXFileError as exc:
+        raise CSVFileError(exc.message) from None
+    return Source(_sheet_rows(workbook, worksheet), format="xlsx", sheet=worksheet.title)
+
+
+def _sheet_rows(workbook, worksheet) -> Iterator[tuple[int, list[str]]]:
+    try:
+        yield from xlsxio.sheet_rows(workbook, worksheet)
+    except xlsxio.XLSXFileError as exc:
+        raise CSVFileError(exc.message) from None
+
+
+def read_rows(stream: BinaryIO, *, delimiter: str | None = None) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line, cells) for the header and every non-blank record; line is where it starts."""
+    return open_csv(stream, delimiter=delimiter).rows
+
+
+def _csv_rows(head: bytes, stream: BinaryIO, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     lines = _Lines(io.BufferedReader(_Prefixed(head, stream), 65536))
     lines = (text for text in lines if text)
-    reader = csv.reader(lines, strict=False)
+    reader = csv.reader(lines, strict=False, delimiter=delimiter)
     start = 1
     while True:
         try:
@@ -393,6 +459,24 @@ def read_rows(stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
         if cells and not (len(cells) == 1 and not cells[0].strip()):
             yield start, cells
         start = reader.line_num + 1
+
+
+@dataclass
+class Source:
+    """The rows of an uploaded file and how they were read (the preview says it)."""
+
+    rows: Iterator[tuple[int, list[str]]]
+    format: str = "csv"
+    delimiter: str = ","
+    detected: bool = False
+    sheet: str = ""
+
+    @property
+    def description(self) -> str:
+        if self.format == "xlsx":
+            return f"Excel workbook, sheet {self.sheet!r}"
+        how = "detected from the header" if self.detected else "as chosen"
+        return f"CSV, {DELIMITERS[self.delimiter]}-separated ({how})"
 
 
 class _Prefixed(io.RawIOBase):
@@ -683,6 +767,7 @@ class ImportResult:
     header: list[str] = field(default_factory=list)
     dry_run: bool = False
     written: bool = False  # True when the rows were committed
+    source: str = ""  # how the file was read ("CSV, semicolon-separated (detected from the header)")
     error: str = ""  # set when a confirm found the data changed since its preview
 
     @property
@@ -726,6 +811,9 @@ def import_leads(
     batch_size: int = BATCH_SIZE,
     workers: int = 0,
     on_written: Callable[[ImportResult], None] | None = None,
+    delimiter: str | None = None,
+    filename: str | None = None,
+    sheet: str | None = None,
 ) -> ImportResult:
     """Import the CSV in ``stream`` (bytes). Raises CSVFileError when the file as a whole is unusable.
 
@@ -736,18 +824,25 @@ def import_leads(
     phone numbers in that many processes (worth it from a few thousand rows; see ``parse_rows``).
     ``on_written`` runs inside the import's transaction once the rows are written, so what it
     records (a job's "done") commits with them or not at all.
+
+    ``filename`` ending in ``.xlsx``: the stream is an Excel workbook, read from its first sheet or
+    ``sheet``. Otherwise CSV, separated by ``delimiter`` or by what its header line shows.
     """
     try:
         region = check_region(region)
     except ValidationError as exc:
         raise CSVFileError(exc.messages[0]) from None
-    rows = read_rows(stream)
+    source = open_source(stream, filename=filename, delimiter=delimiter, sheet=sheet)
+    rows = source.rows
     first = next(rows, None)
     if first is None:
         raise CSVFileError(E_FILE_EMPTY)
     header = read_header(first[1])
+    if source.format == "xlsx":
+        phone_columns = [header.phone, *(c.phone for c in header.contacts)]
+        rows = xlsxio.restore_plus(rows, phone_columns, plus=region is None)
     parser = RowParser(header, campaign=campaign, region=region)
-    result = ImportResult(header=header.names, dry_run=dry_run)
+    result = ImportResult(header=header.names, dry_run=dry_run, source=source.description)
     writer = _Writer(user=user, dry_run=dry_run, update_existing=update_existing)
     write = not dry_run
 

@@ -1,0 +1,241 @@
+"""Files as spreadsheets write them: CSV separated by ; tab or |, and Excel workbooks (.xlsx)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import openpyxl
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError
+
+from leadmgr.testing import make_campaign
+from leads import csv_views, csvio, xlsxio
+from leads.models import CsvJob, Lead
+from leads.tests.test_csv_commands import call
+from leads.tests.test_csv_jobs import run_worker
+
+P1, P2, P3 = "+14155550100", "+14155550101", "+14155550102"
+
+
+@pytest.fixture(autouse=True)
+def upload_dir(settings, tmp_path):
+    settings.LEADMGR_IMPORT_DIR = tmp_path / "uploads"
+    return settings.LEADMGR_IMPORT_DIR
+
+
+def run(data: bytes, **options) -> csvio.ImportResult:
+    return csvio.import_leads(io.BytesIO(data), **options)
+
+
+def stored() -> list[tuple]:
+    return [(lead.phone, lead.variables) for lead in Lead.objects.order_by("id")]
+
+
+def xlsx(rows, *, sheets: dict[str, list] | None = None) -> bytes:
+    """A workbook whose first sheet holds ``rows`` (cells of any type Excel keeps)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Leads"
+    for row in rows:
+        sheet.append(row)
+    for title, more in (sheets or {}).items():
+        other = book.create_sheet(title)
+        for row in more:
+            other.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# --- Delimiters ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "name"), [(";", "semicolon"), ("\t", "tab"), ("|", "pipe"), (",", "comma")]
+)
+def test_the_delimiter_is_detected_from_the_header(campaign, delimiter, name):
+    d = delimiter
+    text = f"phone{d}customer_name{d}company\n{P1}{d}Sarah{d}Acme, Inc.\n{P2}{d}John{d}\n"
+    if d == ",":
+        text = text.replace("Acme, Inc.", '"Acme, Inc."')
+    result = run(text.encode(), campaign=campaign)
+    assert result.counts == {"rows": 2, "created": 2, "updated": 0, "skipped": 0, "rejected": 0}
+    assert result.source == f"CSV, {name}-separated (detected from the header)"
+    assert stored() == [
+        (P1, {"customer_name": "Sarah", "company": "Acme, Inc."}),
+        (P2, {"customer_name": "John"}),
+    ]
+
+
+def test_a_quoted_header_name_with_commas_does_not_fool_the_detection(campaign):
+    text = f'phone;"customer_name";company\n{P1};"Sarah, the boss";Acme\n'
+    assert csvio.detect_delimiter(b'"a,b,c";phone;x\n1,2,3,4,5,6') == ";"
+    result = run(text.encode(), campaign=campaign)
+    assert stored() == [(P1, {"customer_name": "Sarah, the boss", "company": "Acme"})]
+    assert result.source == "CSV, semicolon-separated (detected from the header)"
+
+
+def test_a_chosen_delimiter_wins_over_the_detection(campaign):
+    result = run(f"phone|customer_name\n{P1}|Sarah\n".encode(), campaign=campaign, delimiter="|")
+    assert result.source == "CSV, pipe-separated (as chosen)"
+    # Told it is comma-separated, a semicolon file is one column: the choice is obeyed.
+    with pytest.raises(csvio.CSVFileError) as exc:
+        run(f"phone;customer_name\n{P1};Sarah\n".encode(), campaign=campaign, delimiter=",")
+    assert exc.value.message == csvio.E_BAD_COLUMN.format(
+        name="phone;customer_name", suggestion="phone_customer_name"
+    )
+
+
+def test_an_unknown_delimiter_is_refused(campaign):
+    with pytest.raises(csvio.CSVFileError) as exc:
+        run(f"phone\n{P1}\n".encode(), campaign=campaign, delimiter=":")
+    assert exc.value.message == csvio.E_BAD_DELIMITER.format(value=":")
+
+
+def upload(client, name: str, data: bytes, **fields):
+    post = {"file": SimpleUploadedFile(name, data), "duplicates": "skip"}
+    post.update(fields)
+    return client.post("/leads/import/", post)
+
+
+def token_of(client) -> str:
+    [token] = client.session[csv_views.SESSION_KEY]
+    return token
+
+
+def test_the_preview_of_a_semicolon_file_says_so_and_confirm_imports_it(client, staff, campaign):
+    client.force_login(staff)
+    response = upload(
+        client, "leads.csv", f"phone;customer_name\n{P1};Sarah\n".encode(), campaign=campaign.pk
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Read as: CSV, semicolon-separated (detected from the header)." in page
+    assert [(r.phone, r.variables) for r in response.context["result"].preview] == [
+        (P1, {"customer_name": "Sarah"})
+    ]
+    assert client.post(f"/leads/import/{token_of(client)}/confirm/").status_code == 302
+    assert stored() == [(P1, {"customer_name": "Sarah"})]
+
+
+def test_the_upload_form_offers_the_delimiter_and_uses_the_chosen_one(client, staff, campaign):
+    client.force_login(staff)
+    page = client.get("/leads/import/").content.decode()
+    assert '<select name="delimiter"' in page and '<option value="tab">Tab</option>' in page
+    response = upload(
+        client,
+        "leads.tsv",
+        f"phone\tcustomer_name\n{P1}\tSarah\n".encode(),
+        campaign=campaign.pk,
+        delimiter="tab",
+    )
+    assert "Read as: CSV, tab-separated (as chosen)." in response.content.decode()
+    client.post(f"/leads/import/{token_of(client)}/confirm/")
+    assert stored() == [(P1, {"customer_name": "Sarah"})]
+
+
+def test_import_leads_takes_a_delimiter_or_detects_it(campaign, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text(f"phone;customer_name\n{P1};Sarah\n")
+    assert call("import_leads", str(path), "--campaign", "Spring", "--dry-run")[0] == 0
+    path.write_text(f"phone|customer_name\n{P1}|Sarah\n")
+    code, out, _ = call("import_leads", str(path), "--campaign", "Spring", "--delimiter", "|")
+    assert (code, stored()) == (0, [(P1, {"customer_name": "Sarah"})])
+    with pytest.raises(CommandError) as exc:
+        call("import_leads", str(path), "--campaign", "Spring", "--delimiter", "x")
+    assert str(exc.value) == f"{path}: " + csvio.E_BAD_DELIMITER.format(value="x")
+
+
+# --- Excel import -------------------------------------------------------------------------------
+
+
+def test_an_xlsx_file_imports_through_the_same_checks_with_its_row_numbers(campaign):
+    data = xlsx(
+        [
+            ["phone", "customer_name", "company", "since", "secondary_1_phone"],
+            [14155550100, "Sarah", 42, dt.datetime(2026, 5, 1), 14155550101.0],
+            [],  # an empty row: skipped, but the numbering is the sheet's
+            ["+14155550102", "John", 3.5, dt.datetime(2026, 5, 1, 14, 30), None],
+            ["+1415", "X", None, None, None],
+        ]
+    )
+    result = run(data, campaign=campaign, filename="leads.xlsx")
+    assert result.source == "Excel workbook, sheet 'Leads'"
+    assert [(e.line, e.column) for r in result.rejected for e in r.errors] == [(5, "phone")]
+    assert result.rows == 3 and not result.written
+    result = run(data, campaign=campaign, filename="LEADS.XLSX", skip_invalid=True)
+    assert result.written
+    assert stored() == [
+        (P1, {"customer_name": "Sarah", "company": "42", "since": "2026-05-01"}),
+        (P3, {"customer_name": "John", "company": "3.5", "since": "2026-05-01T14:30:00"}),
+    ]
+    assert list(Lead.objects.get(phone=P1).contacts.values_list("phone", flat=True)) == [P2]
+
+
+def test_number_cells_keep_every_digit_and_with_a_region_are_national_numbers(campaign):
+    data = xlsx([["phone", "customer_name"], [4155550100, "Sarah"], [14155550101.0, "John"]])
+    result = run(data, campaign=campaign, filename="x.xlsx", region="US")
+    assert result.written and [p for p, _ in stored()] == [P1, P2]
+
+
+def test_a_chosen_sheet_is_read_and_a_missing_one_is_named(campaign):
+    data = xlsx([["nothing here"]], sheets={"March": [["phone", "customer_name"], [P1, "Sarah"]]})
+    result = run(data, campaign=campaign, filename="x.xlsx", sheet="March")
+    assert result.written and result.source == "Excel workbook, sheet 'March'"
+    with pytest.raises(csvio.CSVFileError) as exc:
+        run(data, campaign=campaign, filename="x.xlsx", sheet="April")
+    assert exc.value.message == xlsxio.E_XLSX_NO_SHEET.format(name="April", names="'Leads', 'March'")
+
+
+@pytest.mark.parametrize("data", [b"PK\x03\x04\x00\x00", b"phone\n+14155550100\n", b""])
+def test_a_file_named_xlsx_that_is_not_a_workbook_is_refused(campaign, data):
+    with pytest.raises(csvio.CSVFileError) as exc:
+        run(data, campaign=campaign, filename="x.xlsx")
+    assert exc.value.message == xlsxio.E_XLSX_UNREADABLE
+
+
+def test_an_xlsx_header_only_or_empty_sheet_says_so(campaign):
+    for rows, message in (([], csvio.E_FILE_EMPTY), ([["phone", "customer_name"]], csvio.E_FILE_HEADER_ONLY)):
+        with pytest.raises(csvio.CSVFileError) as exc:
+            run(xlsx(rows), campaign=campaign, filename="x.xlsx")
+        assert exc.value.message == message
+
+
+def test_the_upload_page_previews_and_imports_an_xlsx_file(client, staff, campaign):
+    client.force_login(staff)
+    data = xlsx([["phone", "customer_name"], [14155550100, "Sarah"]])
+    response = upload(client, "March leads.xlsx", data, campaign=campaign.pk)
+    assert response.status_code == 200
+    assert "Read as: Excel workbook, sheet &#x27;Leads&#x27;." in response.content.decode()
+    assert client.post(f"/leads/import/{token_of(client)}/confirm/").status_code == 302
+    assert stored() == [(P1, {"customer_name": "Sarah"})]
+
+
+def test_a_big_xlsx_file_is_previewed_and_imported_by_background_jobs(client, staff, campaign, settings):
+    settings.LEADMGR_IMPORT_BACKGROUND_BYTES = 1
+    client.force_login(staff)
+    data = xlsx([["phone", "customer_name"], [14155550100, "Sarah"], [14155550101, "John"]])
+    response = upload(client, "big.xlsx", data, campaign=campaign.pk)
+    preview = CsvJob.objects.get(kind=CsvJob.Kind.PREVIEW)
+    assert response["Location"] == f"/leads/import/jobs/{preview.pk}/"
+    assert run_worker() == 1
+    page = client.get(response["Location"]).content.decode()
+    assert "Read as: Excel workbook, sheet &#x27;Leads&#x27;." in page and "Import 2 new" in page
+    response = client.post(f"/leads/import/{token_of(client)}/confirm/")
+    assert run_worker() == 1
+    assert [p for p, _ in stored()] == [P1, P2]
+
+
+def test_import_leads_reads_an_xlsx_file_by_its_extension(campaign, tmp_path):
+    path = tmp_path / "leads.xlsx"
+    path.write_bytes(xlsx([["phone", "customer_name"], [14155550100, "Sarah"], ["+1415", "X"]]))
+    code, out, err = call("import_leads", str(path), "--campaign", "Spring")
+    assert code == 1 and f"{path}:3: [phone]" in err
+    code, out, err = call("import_leads", str(path), "--campaign", "Spring", "--skip-invalid")
+    assert code == 1 and stored() == [(P1, {"customer_name": "Sarah"})]
+    other = make_campaign("Autumn")
+    path.write_bytes(xlsx([["x"]], sheets={"Two": [["phone", "customer_name"], [P2, "Ann"]]}))
+    code, out, err = call("import_leads", str(path), "--campaign", other.name, "--sheet", "Two")
+    assert code == 0 and Lead.objects.filter(campaign=other).count() == 1
