@@ -21,6 +21,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import multiprocessing
 import re
@@ -38,6 +39,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from campaigns.models import VARIABLE_NAME_RE, Campaign
+from campaigns.windows import Window
 from leadmgr import db
 
 from . import lifecycle, selectors, services, textsearch, xlsxio
@@ -694,6 +696,8 @@ class RowParser:
                     column = h.column(contact_cols[int(key.split("-")[1])].phone)
                 errors.extend(RowError(line, column, m) for m in messages)
 
+        if primary == SAMPLE_PHONE:
+            errors.append(RowError(line, h.column(h.phone), E_SAMPLE_ROW.format(phone=primary)))
         if campaign is not None and primary and "phone" not in phone_errors:
             key = (campaign.pk, primary)
             first = self.seen.get(key)
@@ -768,6 +772,8 @@ class ImportResult:
     dry_run: bool = False
     written: bool = False  # True when the rows were committed
     source: str = ""  # how the file was read ("CSV, semicolon-separated (detected from the header)")
+    # Dry run: per running campaign, the new leads due at once whose number's window is open now.
+    called_at_once: dict[str, int] = field(default_factory=dict)
     error: str = ""  # set when a confirm found the data changed since its preview
 
     @property
@@ -919,6 +925,8 @@ class _Writer:
         self.contact_table = connection.ops.quote_name(SecondaryContact._meta.db_table)
         self.history_table = connection.ops.quote_name(StatusChange._meta.db_table)
         self.existing: dict[tuple[int, str], tuple[int, dict]] = {}
+        self.windows: dict[int, Window] = {}
+        self.now = timezone.now()
 
     def decide(self, batch: list[LeadRow], result: ImportResult, header: Header) -> None:
         by_campaign: dict[int, list[str]] = {}
@@ -937,6 +945,12 @@ class _Writer:
                     continue
                 row.action = "create"
                 result.created += 1
+                if (
+                    self.dry_run
+                    and row.status == Status.CREATED
+                    and row.campaign.state == Campaign.State.RUNNING
+                ):
+                    self._count_called_at_once(row, result)
             elif self.update_existing:
                 merged = found[1] | row.variables
                 missing = lead_variables.missing_required(row.campaign.assistant, merged)
@@ -951,6 +965,14 @@ class _Writer:
                 result.skipped += 1
             keep.append(row)
         batch[:] = keep
+
+    def _count_called_at_once(self, row: LeadRow, result: ImportResult) -> None:
+        window = self.windows.get(row.campaign.pk)
+        if window is None:
+            window = self.windows[row.campaign.pk] = Window.of(row.campaign)
+        if window.verdict(row.phone, self.now).open:
+            name = row.campaign.name
+            result.called_at_once[name] = result.called_at_once.get(name, 0) + 1
 
     def write(self, batch: list[LeadRow]) -> None:
         now = timezone.now()
@@ -1072,18 +1094,36 @@ def rejected_csv(result: ImportResult) -> Iterator[str]:
     yield buffer.getvalue()
 
 
+# The sample's phone: 555-0100 to 555-0199 are reserved for fiction in every North American area
+# code (phonenumbers still takes them as valid), so the sample can never call a real person.
+SAMPLE_PHONE = "+12025550100"
+E_SAMPLE_ROW = (
+    "This is the sample file's example row ({phone} is a number reserved for fiction): replace it "
+    "with your own leads."
+)
+
+
+def sample_rows(campaign: Campaign) -> tuple[list[str], list[str]]:
+    """The header and the one example row of a campaign's sample file (formula-safe cells)."""
+    names = [v.name for v in lead_variables.definitions(campaign.assistant)]
+    header = [PHONE, CAMPAIGN, STATUS, *names, "secondary_1_phone"]
+    row = [SAMPLE_PHONE, neutralise(campaign.name), "created", *(f"example {n}" for n in names), ""]
+    return header, row
+
+
 def sample_csv(campaign: Campaign) -> str:
     """A small CSV to start from: the contract's columns and the campaign's assistant's variables."""
-    defs = lead_variables.definitions(campaign.assistant)
-    names = [v.name for v in defs]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([PHONE, CAMPAIGN, STATUS, *names, "secondary_1_phone"])
-    example = {v.name: v.default or f"example {v.name}" for v in defs}
-    writer.writerow(
-        ["+14155551234", neutralise(campaign.name), "created", *(neutralise(example[n]) for n in names), ""]
-    )
+    writer.writerows(sample_rows(campaign))
     return buffer.getvalue()
+
+
+def sample_xlsx(campaign: Campaign) -> bytes:
+    """The same sample as an Excel workbook."""
+    out = io.BytesIO()
+    xlsxio.write_xlsx(sample_rows(campaign), out)
+    return out.getvalue()
 
 
 # --- Export -------------------------------------------------------------------------------------
@@ -1260,15 +1300,55 @@ def export_csv(
     Rows are read with a raw database cursor in batches of ``chunk_size`` (a server-side cursor on
     PostgreSQL); secondary contacts are fetched per batch, in calling order.
     """
-    plan = plan or plan_export(leads, columns=columns, with_secondary=with_secondary)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    # Header cells are neutralised like data cells: a variable name stored before the name rule
-    # (or written around it) must not run as a formula either.
-    writer.writerow([neutralise(name) for name in plan.header])
+    batches = export_rows(
+        leads, columns=columns, with_secondary=with_secondary, plan=plan, chunk_size=chunk_size
+    )
+    writer.writerow(next(batches))
     yield buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()
+    for rows in batches:
+        writer.writerows(rows)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def export_xlsx(
+    leads: QuerySet[Lead],
+    out: BinaryIO,
+    *,
+    columns: Sequence[str] | None = None,
+    with_secondary: bool = False,
+    plan: ExportPlan | None = None,
+    chunk_size: int = EXPORT_CHUNK,
+) -> None:
+    """Write the same columns and cells as ``export_csv`` to ``out`` as an Excel workbook.
+
+    Cells are formula-safe text as in the CSV (a leading ``'`` before = + - @), stored as strings;
+    ``id`` and ``attempts`` are numbers. openpyxl's write-only mode keeps memory bounded."""
+    batches = export_rows(
+        leads, columns=columns, with_secondary=with_secondary, plan=plan, chunk_size=chunk_size
+    )
+    header = next(batches)
+    xlsxio.write_xlsx(itertools.chain([header], itertools.chain.from_iterable(batches)), out)
+
+
+def export_rows(
+    leads: QuerySet[Lead],
+    *,
+    columns: Sequence[str] | None = None,
+    with_secondary: bool = False,
+    plan: ExportPlan | None = None,
+    chunk_size: int = EXPORT_CHUNK,
+) -> Iterator[list]:
+    """The header (a list of names), then the rows in batches (lists of cell lists), formula-safe."""
+    plan = plan or plan_export(leads, columns=columns, with_secondary=with_secondary)
+    # Header cells are neutralised like data cells: a variable name stored before the name rule
+    # (or written around it) must not run as a formula either.
+    yield [neutralise(name) for name in plan.header]
 
     campaigns = {pk: neutralise(name) for pk, name in Campaign.objects.values_list("pk", "name")}
     sqlite = connection.vendor == "sqlite"
@@ -1365,10 +1445,7 @@ def export_csv(
                         else:
                             row.extend(blank_contact)
                 rows.append(row)
-            writer.writerows(rows)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+            yield rows
 
 
 def iter_bytes(chunks: Iterable[str], *, bom: bool = False) -> Iterator[bytes]:

@@ -321,6 +321,7 @@ def preview_summary(result: csvio.ImportResult) -> dict:
     return {
         "counts": result.counts,
         "source": result.source,
+        "called_at_once": result.called_at_once,
         "preview": [
             {
                 "line": r.line,

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import openpyxl
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils.exceptions import IllegalCharacterError, InvalidFileException
+from openpyxl.utils.exceptions import InvalidFileException
 
 E_XLSX_UNREADABLE = (
     "This is not an Excel workbook leadmgr can read (.xlsx): save it from your spreadsheet as "
@@ -148,10 +148,11 @@ def write_xlsx(rows: Iterable[Sequence], out: BinaryIO, *, title: str = "Leads")
     workbook = openpyxl.Workbook(write_only=True)
     worksheet = workbook.create_sheet(title)
     append = worksheet.append
+    illegal = ILLEGAL_CHARACTERS_RE.search
     for row in rows:
-        try:
-            append(row)
-        except IllegalCharacterError:
-            # Control characters have no place in the sheet's XML: drop them from this row only.
-            append([ILLEGAL_CHARACTERS_RE.sub("", c) if isinstance(c, str) else c for c in row])
+        # Control characters have no place in the sheet's XML (openpyxl refuses them, and its
+        # writer cannot go on after that): drop them from the cells that hold any.
+        if illegal("\n".join([c for c in row if type(c) is str])):
+            row = [ILLEGAL_CHARACTERS_RE.sub("", c) if isinstance(c, str) else c for c in row]
+        append(row)
     workbook.save(out)

@@ -239,3 +239,177 @@ def test_import_leads_reads_an_xlsx_file_by_its_extension(campaign, tmp_path):
     path.write_bytes(xlsx([["x"]], sheets={"Two": [["phone", "customer_name"], [P2, "Ann"]]}))
     code, out, err = call("import_leads", str(path), "--campaign", other.name, "--sheet", "Two")
     assert code == 0 and Lead.objects.filter(campaign=other).count() == 1
+
+
+# --- Excel export and samples -------------------------------------------------------------------
+
+
+def read_xlsx(data: bytes) -> list[list]:
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    return [["" if v is None else v for v in row] for row in book.worksheets[0].iter_rows(values_only=True)]
+
+
+def test_the_export_page_downloads_the_same_columns_as_an_xlsx_workbook(client, staff, campaign):
+    from leadmgr.testing import make_lead
+
+    make_lead(
+        campaign, phone=P1, variables={"customer_name": "=HYPERLINK(1)", "company": "-5"}, contacts=[P2]
+    )
+    make_lead(campaign, phone=P3, variables={"customer_name": "Ann\x07 Lee"})
+    client.force_login(staff)
+    assert 'name="format" value="xlsx"' in client.get("/leads/export/").content.decode()
+    csv_body = b"".join(client.get("/leads/export/?download=1&with_secondary=1").streaming_content)
+    response = client.get("/leads/export/?download=1&with_secondary=1&format=xlsx")
+    assert response.status_code == 200
+    assert response["Content-Type"] == xlsxio.XLSX_CONTENT_TYPE
+    assert response["Content-Disposition"].startswith('attachment; filename="leads-')
+    assert response["Content-Disposition"].endswith('.xlsx"')
+    rows = read_xlsx(b"".join(response.streaming_content))
+    import csv as csv_module
+
+    csv_rows = list(csv_module.reader(io.StringIO(csv_body.decode("utf-8-sig"), newline="")))
+    assert rows[0] == csv_rows[0]
+    # The same cells, formula triggers neutralised and stored as text (id and attempts as numbers).
+    assert [[str(c) for c in row] for row in rows[1:]] == [
+        [c.replace("\x07", "") for c in row] for row in csv_rows[1:]
+    ]
+    book = openpyxl.load_workbook(
+        io.BytesIO(
+            b"".join(client.get("/leads/export/?download=1&with_secondary=1&format=xlsx").streaming_content)
+        )
+    )
+    cells = [c for row in book.worksheets[0].iter_rows() for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert "'=HYPERLINK(1)" in [c.value for c in cells] and "'-5" in [c.value for c in cells]
+
+
+def test_an_exported_workbook_imports_back_into_equal_leads(campaign, tmp_path):
+    from leadmgr.testing import make_lead
+
+    make_lead(campaign, phone=P1, variables={"customer_name": "=Sarah", "company": "+Acme"}, contacts=[P2])
+    path = tmp_path / "out.xlsx"
+    assert call("export_leads", "--with-secondary", "-o", str(path))[0] == 0
+    before = [
+        (lead.phone, lead.variables, [c.phone for c in lead.contacts.all()]) for lead in Lead.objects.all()
+    ]
+    Lead.objects.all().delete()
+    code, out, err = call("import_leads", str(path))
+    assert (code, err) == (0, "")
+    after = [
+        (lead.phone, lead.variables, [c.phone for c in lead.contacts.all()]) for lead in Lead.objects.all()
+    ]
+    assert after == before == [(P1, {"customer_name": "=Sarah", "company": "+Acme"}, [P2])]
+
+
+def test_export_leads_writes_xlsx_by_extension_or_format(campaign, tmp_path):
+    from leadmgr.testing import make_lead
+
+    make_lead(campaign, phone=P1)
+    for args, name in ((["-o"], "a.xlsx"), (["--format", "xlsx", "-o"], "b.bin")):
+        path = tmp_path / name
+        assert call("export_leads", *args, str(path))[0] == 0
+        rows = read_xlsx(path.read_bytes())
+        assert rows[0][:4] == ["id", "phone", "campaign", "status"] and rows[1][1:4] == [
+            P1,
+            "Spring",
+            "created",
+        ]
+
+
+def test_each_campaign_has_a_sample_xlsx_refused_when_unchanged(client, staff, campaign):
+    client.force_login(staff)
+    page = client.get("/leads/import/").content.decode()
+    assert f'href="/leads/import/sample/{campaign.pk}.xlsx"' in page
+    response = client.get(f"/leads/import/sample/{campaign.pk}.xlsx")
+    assert response["Content-Type"] == xlsxio.XLSX_CONTENT_TYPE
+    assert response["Content-Disposition"] == f'attachment; filename="sample-{campaign.pk}.xlsx"'
+    assert read_xlsx(response.content) == [
+        ["phone", "campaign", "status", "customer_name", "company", "secondary_1_phone"],
+        [csvio.SAMPLE_PHONE, "Spring", "created", "example customer_name", "example company", ""],
+    ]
+    result = run(response.content, filename="sample.xlsx", dry_run=True)
+    assert [e.message for r in result.rejected for e in r.errors] == [
+        csvio.E_SAMPLE_ROW.format(phone="+12025550100")
+    ]
+
+
+def test_the_sample_phone_is_reserved_for_fiction_and_still_valid():
+    import phonenumbers
+
+    number = phonenumbers.parse(csvio.SAMPLE_PHONE)
+    assert phonenumbers.is_valid_number(number)
+    assert csvio.SAMPLE_PHONE[-7:-2] == "55501"  # NANP 555-0100..0199: fictional use only
+
+
+# --- Banners, Back, running campaigns -----------------------------------------------------------
+
+
+def test_the_rejected_rows_banner_is_said_once(client, staff, campaign):
+    client.force_login(staff)
+    upload(
+        client,
+        "bad.csv",
+        f"phone,customer_name\n{P1},Sarah\n+1415,X\n".encode(),
+        campaign=campaign.pk,
+        skip_invalid="on",
+    )
+    token = token_of(client)
+    client.post(f"/leads/import/{token}/confirm/")
+    banner = "bad.csv: 1 row(s) were rejected."
+    assert banner in client.get("/leads/import/").content.decode()
+    later = client.get("/leads/import/").content.decode()
+    assert banner not in later
+    assert client.get(f"/leads/import/{token}/rejected.csv").status_code == 200  # still offered
+
+
+def test_back_to_a_background_preview_after_its_import_says_it_was_done(client, staff, campaign, settings):
+    settings.LEADMGR_IMPORT_BACKGROUND_BYTES = 1
+    client.force_login(staff)
+    response = upload(
+        client, "leads.csv", f"phone,customer_name\n{P1},Sarah\n".encode(), campaign=campaign.pk
+    )
+    preview_url = response["Location"]
+    run_worker()
+    token = token_of(client)
+    client.post(f"/leads/import/{token}/confirm/")
+    run_worker()
+    response = client.get(preview_url)  # Back
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert csv_views.E_ALREADY_IMPORTED in page
+    assert f'href="/leads/?campaign={campaign.pk}"' in page
+    response = client.post(f"/leads/import/{token}/confirm/")  # and Confirm once more
+    assert response.status_code == 409 and csv_views.E_ALREADY_IMPORTED in response.content.decode()
+    assert Lead.objects.count() == 1
+
+
+def _open_window_campaign(name: str, state):
+    return make_campaign(
+        name,
+        state=state,
+        calling_days=list(range(7)),
+        window_start=dt.time(0, 0),
+        window_end=dt.time(23, 59, 59),
+    )
+
+
+def test_the_preview_of_an_import_into_a_running_campaign_says_who_will_be_called(client, staff):
+    running = _open_window_campaign("Live", "running")
+    client.force_login(staff)
+    text = f"phone,customer_name,status\n{P1},Sarah,\n{P2},John,\n{P3},Ann,completed\n"
+    response = upload(client, "leads.csv", text.encode(), campaign=running.pk)
+    assert response.context["result"].called_at_once == {"Live": 2}
+    page = response.content.decode()
+    assert csv_views.W_CALLED_AT_ONCE.format(n=2, campaign="Live") in page
+
+
+def test_no_warning_for_a_paused_campaign_or_a_closed_window(client, staff):
+    paused = _open_window_campaign("Quiet", "paused")
+    closed = make_campaign("Closed", state="running", calling_days=[])
+    client.force_login(staff)
+    for campaign in (paused, closed):
+        response = upload(
+            client, "leads.csv", f"phone,customer_name\n{P1},Sarah\n".encode(), campaign=campaign.pk
+        )
+        assert response.context["result"].called_at_once == {}
+        assert "will be called as soon as you confirm" not in response.content.decode()

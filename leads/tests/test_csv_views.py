@@ -175,8 +175,15 @@ def test_the_sample_csv_has_the_assistants_variables(client, staff, campaign):
     response = client.get(f"/leads/import/sample/{campaign.pk}.csv")
     lines = response.content.decode().splitlines()
     assert lines[0] == "phone,campaign,status,customer_name,company,secondary_1_phone"
-    # The sample imports as it is.
+    # Its one row is an example: a number reserved for fiction, values marked as examples, and
+    # refused when imported unchanged (everything else about it passes the checks).
+    assert lines[1] == "+12025550100,Spring,created,example customer_name,example company,"
     result = csvio.import_leads(io.BytesIO(response.content), dry_run=True)
+    assert [(e.line, e.column, e.message) for r in result.rejected for e in r.errors] == [
+        (2, "phone", csvio.E_SAMPLE_ROW.format(phone="+12025550100"))
+    ]
+    edited = response.content.replace(b"+12025550100", P1.encode())
+    result = csvio.import_leads(io.BytesIO(edited), dry_run=True)
     assert result.counts["created"] == 1 and not result.rejected
 
 
