@@ -44,6 +44,7 @@ from leadmgr import db
 
 from . import lifecycle, selectors, services, textsearch, xlsxio
 from . import variables as lead_variables
+from .file_duplicates import FileDuplicates
 from .models import Lead, SecondaryContact, Status, StatusChange
 from .phones import check_region, is_e164
 
@@ -619,7 +620,8 @@ class RowParser:
             campaign = self.campaigns.get(campaign.name, campaign)
             self.campaign = campaign
         self.width = len(header.names)
-        self.seen: dict[tuple[int, str], int] = {}
+        # In-file duplicates, in bounded memory however long the file (``file_duplicates``).
+        self.seen = FileDuplicates()
         self.required = {c.pk: lead_variables.required_check(c.assistant) for c in self.campaigns.values()}
 
     def phone_inputs(self, cells: list[str]) -> tuple[str, list[str]]:
@@ -699,8 +701,7 @@ class RowParser:
         if primary == SAMPLE_PHONE:
             errors.append(RowError(line, h.column(h.phone), E_SAMPLE_ROW.format(phone=primary)))
         if campaign is not None and primary and "phone" not in phone_errors:
-            key = (campaign.pk, primary)
-            first = self.seen.get(key)
+            first = self.seen.first_line((campaign.pk, primary), line)
             if first is not None:
                 errors.append(
                     RowError(
@@ -709,8 +710,6 @@ class RowParser:
                         E_DUPLICATE_IN_FILE.format(phone=primary, line=first, campaign=campaign.name),
                     )
                 )
-            else:
-                self.seen[key] = line
         if errors or campaign is None:
             return None, errors
         missing = self.required[campaign.pk](values)
@@ -863,7 +862,7 @@ def import_leads(
             result.preview.extend(r for r in batch[: preview_rows - len(result.preview)])
 
     # A dry run reads only: no transaction (on SQLite one would take the write lock up front).
-    with contextlib.nullcontext() if dry_run else _writing():
+    with contextlib.closing(parser.seen), contextlib.nullcontext() if dry_run else _writing():
         batch: list[LeadRow] = []
         for line, cells, row, errors in parse_rows(rows, parser, workers=workers):
             result.rows += 1
