@@ -423,21 +423,29 @@ def open_csv(stream: BinaryIO, *, delimiter: str | None = None) -> Source:
 
 
 def open_source(
-    stream: BinaryIO, *, filename: str | None = None, delimiter: str | None = None, sheet: str | None = None
+    stream: BinaryIO,
+    *,
+    filename: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+    parallel: bool = False,
 ) -> Source:
-    """The rows of a CSV file, or of an Excel workbook's sheet when ``filename`` ends in .xlsx."""
+    """The rows of a CSV file, or of an Excel workbook's sheet when ``filename`` ends in .xlsx.
+    ``parallel``: a workbook's sheet is parsed by a process of its own (see ``xlsxio``)."""
     if not xlsxio.is_xlsx(filename):
         return open_csv(stream, delimiter=delimiter)
     try:
         workbook, worksheet = xlsxio.open_sheet(stream, sheet=sheet or None)
     except xlsxio.XLSXFileError as exc:
         raise CSVFileError(exc.message) from None
-    return Source(_sheet_rows(workbook, worksheet), format="xlsx", sheet=worksheet.title)
+    title = worksheet.title
+    return Source(_sheet_rows(workbook, worksheet, parallel), format="xlsx", sheet=title)
 
 
-def _sheet_rows(workbook, worksheet) -> Iterator[tuple[int, list[str]]]:
+def _sheet_rows(workbook, worksheet, parallel: bool) -> Iterator[tuple[int, list[str]]]:
+    read = xlsxio.sheet_rows_in_a_process if parallel else xlsxio.sheet_rows
     try:
-        yield from xlsxio.sheet_rows(workbook, worksheet)
+        yield from read(workbook, worksheet)
     except xlsxio.XLSXFileError as exc:
         raise CSVFileError(exc.message) from None
 
@@ -837,7 +845,8 @@ def import_leads(
         region = check_region(region)
     except ValidationError as exc:
         raise CSVFileError(exc.messages[0]) from None
-    source = open_source(stream, filename=filename, delimiter=delimiter, sheet=sheet)
+    # With phone workers (a big file), a workbook's XML is parsed by a process of its own as well.
+    source = open_source(stream, filename=filename, delimiter=delimiter, sheet=sheet, parallel=workers > 0)
     rows = source.rows
     first = next(rows, None)
     if first is None:

@@ -14,8 +14,10 @@ CSV would have held, so one validation (``leads.csvio``) serves both formats:
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
+from queue import Empty
 from typing import BinaryIO
 
 import openpyxl
@@ -110,6 +112,57 @@ def sheet_rows(workbook, worksheet) -> Iterator[tuple[int, list[str]]]:
         raise XLSXFileError(E_XLSX_UNREADABLE) from None
     finally:
         workbook.close()
+
+
+READER_CHUNK = 500  # rows per message from the reading process
+READER_QUEUE = 8  # messages in flight: a few thousand rows, whatever the sheet's size
+_END = "end"
+
+
+def sheet_rows_in_a_process(workbook, worksheet) -> Iterator[tuple[int, list[str]]]:
+    """``sheet_rows`` read by a forked process, so that the XML parsing (openpyxl's share of the
+    work is most of a big import's) runs beside the row checks and writes of this process.
+    Rows arrive in order, a few chunks ahead; the child ends with the generator."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue(maxsize=READER_QUEUE)
+    reader = context.Process(target=_read_into, args=(workbook, worksheet, queue), daemon=True)
+    reader.start()
+    workbook.close()  # this process's copy of the file; the child reads its own
+    try:
+        while True:
+            try:
+                kind, payload = queue.get(timeout=1)
+            except Empty:
+                if not reader.is_alive():
+                    raise XLSXFileError(E_XLSX_UNREADABLE) from None
+                continue
+            if kind == _END:
+                return
+            if kind == "error":
+                raise XLSXFileError(payload)
+            yield from payload
+    finally:
+        if reader.is_alive():
+            reader.kill()
+        reader.join()
+        queue.close()
+
+
+def _read_into(workbook, worksheet, queue) -> None:
+    chunk: list = []
+    try:
+        for item in sheet_rows(workbook, worksheet):
+            chunk.append(item)
+            if len(chunk) >= READER_CHUNK:
+                queue.put(("rows", chunk))
+                chunk = []
+        queue.put(("rows", chunk))
+        queue.put((_END, None))
+    except XLSXFileError as exc:
+        queue.put(("rows", chunk))
+        queue.put(("error", exc.message))
+    queue.close()
+    queue.join_thread()
 
 
 def count_rows(path) -> int | None:

@@ -413,3 +413,19 @@ def test_no_warning_for_a_paused_campaign_or_a_closed_window(client, staff):
         )
         assert response.context["result"].called_at_once == {}
         assert "will be called as soon as you confirm" not in response.content.decode()
+
+
+def test_a_workbook_read_by_a_process_of_its_own_gives_the_same_rows_and_lines(campaign, monkeypatch):
+    monkeypatch.setattr(xlsxio, "READER_CHUNK", 2)  # several messages for a short sheet
+    rows = [["phone", "customer_name"]] + [[14155550100 + i, f"Name {i}"] for i in range(7)]
+    rows.insert(4, [])
+    rows.append(["+1415", "X"])
+    data = xlsx(rows)
+    results = [run(data, campaign=campaign, filename="x.xlsx", workers=w, dry_run=True) for w in (0, 1)]
+    expected = {"rows": 8, "created": 7, "updated": 0, "skipped": 0, "rejected": 1}
+    assert [r.counts for r in results] == [expected, expected]
+    assert [[(e.line, e.column) for x in r.rejected for e in x.errors] for r in results] == [
+        [(10, "phone")]
+    ] * 2
+    result = run(data, campaign=campaign, filename="x.xlsx", workers=1, skip_invalid=True)
+    assert result.written and Lead.objects.count() == 7
