@@ -196,6 +196,7 @@ class LeadResource(resources.ModelResource):
         try:
             outcome = csvio.import_leads(
                 io.BytesIO(buffer.getvalue().encode("utf-8")),
+                delimiter=",",  # written just above: nothing to detect
                 dry_run=dry_run,
                 user=kwargs.get("user"),
                 preview_rows=len(dataset),

@@ -13,8 +13,34 @@ from . import csvio
 SKIP, UPDATE = "skip", "update"
 
 
+AUTO = ""
+DELIMITER_CHOICES = [
+    (AUTO, "Detect from the header"),
+    (",", "Comma ,"),
+    (";", "Semicolon ;"),
+    ("tab", "Tab"),
+    ("|", "Pipe |"),
+]
+
+
 class ImportForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text="UTF-8, comma-separated, a header row.")
+    file = forms.FileField(
+        label="CSV or Excel file",
+        help_text="A header row, then one row per lead: CSV (UTF-8) or an Excel workbook (.xlsx).",
+    )
+    delimiter = forms.ChoiceField(
+        choices=DELIMITER_CHOICES,
+        required=False,
+        initial=AUTO,
+        label="CSV delimiter",
+        help_text="What separates the columns of a CSV file; Excel saves ; in many languages.",
+    )
+    sheet = forms.CharField(
+        required=False,
+        max_length=31,  # Excel's own limit for a sheet name
+        label="Excel sheet",
+        help_text="The sheet to read from an .xlsx file (default: the first).",
+    )
     campaign = forms.ModelChoiceField(
         Campaign.objects.all(),
         required=False,

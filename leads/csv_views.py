@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlencode
@@ -28,7 +29,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from campaigns.models import Campaign
 
-from . import csvio, jobs, selectors
+from . import csvio, jobs, selectors, xlsxio
 from . import variables as lead_variables
 from .csv_forms import UPDATE, ExportColumnsForm, ImportForm
 from .filters import FILTER_PARAMS, LeadFilter
@@ -44,6 +45,10 @@ E_UPLOAD_GONE = jobs.E_UPLOAD_GONE
 E_ALREADY_IMPORTED = "This file was already imported: nothing more was written."
 E_BEING_IMPORTED = "This file is being imported already: nothing more will be written from this confirm."
 M_IMPORTED = "Imported {file}: {summary}"
+W_CALLED_AT_ONCE = (
+    "{n} leads will be called as soon as you confirm: campaign “{campaign}” is running and its "
+    "calling window is open."
+)
 
 can_import = permission_required("leads.import_lead", raise_exception=True)
 can_export = permission_required("leads.export_lead", raise_exception=True)
@@ -70,6 +75,7 @@ def _run(record: dict, *, dry_run: bool, user, expect=None) -> csvio.ImportResul
             user=user,
             preview_rows=PREVIEW_ROWS if dry_run else 0,
             expect=expect,
+            **jobs.source_options(record),
         )
 
 
@@ -79,7 +85,11 @@ def _preview(request, token: str, record: dict, result, status: int = 200, *, er
         all_errors = [e for r in result.rejected for e in r.errors]
         errors, errors_total = all_errors[:ERRORS_SHOWN], len(all_errors)
     can_confirm = result.rows > 0 and (not result.rejected or record["skip_invalid"])
+    called = [
+        W_CALLED_AT_ONCE.format(n=n, campaign=name) for name, n in sorted(result.called_at_once.items()) if n
+    ]
     context = {
+        "called_at_once": called if can_confirm else [],
         "token": token,
         "record": record,
         "result": result,
@@ -98,6 +108,8 @@ def _preview_of_job(request, job: CsvJob, record: dict):
         **{**counts, "rejected": counts["rejected"] > 0},
         rejected_count=counts["rejected"],
         preview=summary["preview"],
+        source=summary.get("source", ""),
+        called_at_once=summary.get("called_at_once", {}),
     )
     return _preview(
         request, job.token, record, result, errors=summary["errors"], errors_total=summary["errors_total"]
@@ -106,11 +118,13 @@ def _preview_of_job(request, job: CsvJob, record: dict):
 
 def _upload_page(request, form, *, status: int = 200, error: str = ""):
     campaigns = Campaign.objects.order_by("name")
-    done = [
-        {"token": token, **record}
-        for token, record in request.session.get(SESSION_KEY, {}).items()
-        if record.get("imported") and record["user"] == request.user.pk
-    ]
+    done = []
+    for token, record in request.session.get(SESSION_KEY, {}).items():
+        if record.get("imported") and not record.get("announced") and record["user"] == request.user.pk:
+            done.append({"token": token, **record})
+            # Said once, on the page the import lands on; the download stays valid for the upload's life.
+            record["announced"] = True
+            request.session.modified = True
     context = {"form": form, "campaigns": campaigns, "done": done, "error": error}
     return render(request, "leads/import_upload.html", context, status=status)
 
@@ -124,7 +138,8 @@ def import_upload(request):
         directory = jobs.upload_dir()
         jobs.purge_old_uploads(directory)
         token = secrets.token_urlsafe(16)
-        path = directory / f"{request.user.pk}-{token}.csv"
+        suffix = xlsxio.XLSX_SUFFIX if xlsxio.is_xlsx(form.cleaned_data["file"].name) else ".csv"
+        path = directory / f"{request.user.pk}-{token}{suffix}"
         with jobs.open_private(path) as out:
             for chunk in form.cleaned_data["file"].chunks():
                 out.write(chunk)
@@ -138,6 +153,8 @@ def import_upload(request):
             "region": form.cleaned_data["region"].strip().upper(),
             "update_existing": form.cleaned_data["duplicates"] == UPDATE,
             "skip_invalid": form.cleaned_data["skip_invalid"],
+            "delimiter": form.cleaned_data["delimiter"],
+            "sheet": form.cleaned_data["sheet"].strip(),
         }
         if jobs.is_background(path):
             job = jobs.create_preview(user=request.user, token=token, record=record)
@@ -153,6 +170,7 @@ def import_upload(request):
             form.add_error("file", exc.message)
         else:
             record["counts"] = result.counts
+            record["source"] = result.source
             jobs.save_rejected(record, result)
             request.session.setdefault(SESSION_KEY, {})[token] = record
             request.session.modified = True
@@ -264,6 +282,11 @@ def import_job(request, pk: int):
     if job.kind == CsvJob.Kind.PREVIEW and job.state == CsvJob.State.DONE:
         record = _pending(request, job.token)
         if record is None:
+            imported = jobs.import_of(request.user, job.token)
+            if imported is not None:  # Back from the import's page: say where it went
+                imported = jobs.refresh(imported)
+                message = E_ALREADY_IMPORTED if imported.state == CsvJob.State.DONE else E_BEING_IMPORTED
+                return _job_page(request, imported, notice=message)
             return _upload_page(request, ImportForm(), status=404, error=E_UPLOAD_GONE)
         if record.get("counts") != job.result["counts"]:
             record["counts"] = job.result["counts"]
@@ -303,6 +326,15 @@ def import_sample(request, campaign_id: int):
     campaign = get_object_or_404(Campaign.objects.select_related("assistant"), pk=campaign_id)
     response = HttpResponse(csvio.sample_csv(campaign), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="sample-{campaign.pk}.csv"'
+    return response
+
+
+@can_import
+def import_sample_xlsx(request, campaign_id: int):
+    """The same sample as an Excel workbook."""
+    campaign = get_object_or_404(Campaign.objects.select_related("assistant"), pk=campaign_id)
+    response = HttpResponse(csvio.sample_xlsx(campaign), content_type=xlsxio.XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="sample-{campaign.pk}.xlsx"'
     return response
 
 
@@ -360,14 +392,31 @@ def export(request):
                     k: (v.isoformat() if hasattr(v, "isoformat") else v)
                     for k, v in lead_filter.selector_arguments().items()
                 } | {"ids": ids}
-                params = {"filters": arguments, "with_secondary": with_secondary, "query": query}
+                params = {
+                    "filters": arguments,
+                    "with_secondary": with_secondary,
+                    "query": query,
+                    "format": "xlsx" if data.get("format") == "xlsx" else "csv",
+                }
                 job = jobs.create_export_scan(user=request.user, params=params)
                 return redirect("leads:import-job", job.pk)
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        if data.get("format") == "xlsx":
+            # A workbook is a zip whose directory comes last: it is built in a temporary file
+            # (openpyxl's write-only mode, bounded memory), then sent.
+            out = tempfile.TemporaryFile(dir=jobs.upload_dir())  # noqa: SIM115 (FileResponse closes it)
+            csvio.export_xlsx(leads, out, columns=columns, with_secondary=with_secondary, plan=plan)
+            out.seek(0)
+            return FileResponse(
+                out,  # FileResponse closes it, and the file goes with it
+                as_attachment=True,
+                filename=f"leads-{stamp}.xlsx",
+                content_type=xlsxio.XLSX_CONTENT_TYPE,
+            )
         chunks = csvio.export_csv(leads, columns=columns, with_secondary=with_secondary, plan=plan)
         response = StreamingHttpResponse(
             csvio.iter_bytes(chunks, bom=True), content_type="text/csv; charset=utf-8"
         )
-        stamp = timezone.now().strftime("%Y%m%d-%H%M")
         response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
         return response
     hidden = [(name, value) for name in FILTER_PARAMS for value in request.GET.getlist(name) if value]
@@ -410,7 +459,8 @@ def _export_scan_of(request, query: str) -> CsvJob | None:
 
 def _export_download_url(job: CsvJob) -> str:
     query = job.options.get("query", "")
-    return reverse("leads:export") + f"?{query}{'&' if query else ''}download=1&plan={job.pk}"
+    fmt = "&format=xlsx" if job.options.get("format") == "xlsx" else ""
+    return reverse("leads:export") + f"?{query}{'&' if query else ''}download=1&plan={job.pk}{fmt}"
 
 
 def _more_than(leads, n: int) -> bool:

@@ -21,6 +21,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import multiprocessing
 import re
@@ -38,12 +39,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from campaigns.models import VARIABLE_NAME_RE, Campaign
+from campaigns.windows import Window
 from compliance import selectors as compliance
 from leadmgr import db
 from webhooks import outbox
 
-from . import lifecycle, selectors, services, textsearch
+from . import lifecycle, selectors, services, textsearch, xlsxio
 from . import variables as lead_variables
+from .file_duplicates import FileDuplicates
 from .models import Lead, SecondaryContact, Status, StatusChange
 from .phones import check_region, is_e164
 
@@ -67,6 +70,10 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 IMPORTABLE_STATUSES = tuple(s for s in Status if s != Status.PROCESSING)
 NEXT_AT_STATUSES = (Status.SCHEDULED, Status.RESCHEDULED)
+
+# What a CSV file may be separated by (Excel writes ; in locales whose decimal mark is a comma).
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+DELIMITER_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 # --- Messages (tests assert these) --------------------------------------------------------------
 
@@ -138,6 +145,8 @@ E_CHANGED_SINCE_PREVIEW = (
     "The leads changed since the preview ({previewed} previewed, {now} now): nothing was written; "
     "check the new preview and confirm again."
 )
+
+E_BAD_DELIMITER = "{value!r} is not a delimiter leadmgr reads: use , ; tab or |."
 
 REASON_IMPORTED = "Imported from CSV"
 
@@ -377,13 +386,81 @@ class _Lines:
         return text
 
 
-def read_rows(stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line, cells) for the header and every non-blank record; line is where it starts."""
+def detect_delimiter(head: bytes) -> str:
+    """The delimiter of a file from its header line: whichever of ``DELIMITERS`` occurs most often
+    outside quotes (a comma when none does, or on a tie with it)."""
+    text = head.decode("utf-8", errors="replace")
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char in "\r\n":
+            break
+        elif char in counts:
+            counts[char] += 1
+    best = max(counts, key=lambda d: counts[d])  # first of the largest: the comma wins a tie
+    return best if counts[best] else ","
+
+
+def check_delimiter(delimiter: str | None) -> str | None:
+    """A delimiter as the upload form or ``--delimiter`` gives it (``tab`` and ``\\t`` mean a tab)."""
+    if delimiter in (None, ""):
+        return None
+    delimiter = DELIMITER_ALIASES.get(delimiter.lower(), delimiter)
+    if delimiter not in DELIMITERS:
+        raise CSVFileError(E_BAD_DELIMITER.format(value=delimiter))
+    return delimiter
+
+
+def open_csv(stream: BinaryIO, *, delimiter: str | None = None) -> Source:
+    """The CSV rows of ``stream`` with the delimiter given, or detected from its header line."""
     head = stream.read(8192)
     _check_bytes(head)
+    chosen = check_delimiter(delimiter)
+    found = chosen or detect_delimiter(head[3:] if head.startswith(codecs.BOM_UTF8) else head)
+    return Source(_csv_rows(head, stream, found), delimiter=found, detected=chosen is None)
+
+
+def open_source(
+    stream: BinaryIO,
+    *,
+    filename: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+    parallel: bool = False,
+) -> Source:
+    """The rows of a CSV file, or of an Excel workbook's sheet when ``filename`` ends in .xlsx.
+    ``parallel``: a workbook's sheet is parsed by a process of its own (see ``xlsxio``)."""
+    if not xlsxio.is_xlsx(filename):
+        return open_csv(stream, delimiter=delimiter)
+    try:
+        workbook, worksheet = xlsxio.open_sheet(stream, sheet=sheet or None)
+    except xlsxio.XLSXFileError as exc:
+        raise CSVFileError(exc.message) from None
+    title = worksheet.title
+    return Source(_sheet_rows(workbook, worksheet, parallel), format="xlsx", sheet=title)
+
+
+def _sheet_rows(workbook, worksheet, parallel: bool) -> Iterator[tuple[int, list[str]]]:
+    read = xlsxio.sheet_rows_in_a_process if parallel else xlsxio.sheet_rows
+    try:
+        yield from read(workbook, worksheet)
+    except xlsxio.XLSXFileError as exc:
+        raise CSVFileError(exc.message) from None
+
+
+def read_rows(stream: BinaryIO, *, delimiter: str | None = None) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line, cells) for the header and every non-blank record; line is where it starts."""
+    return open_csv(stream, delimiter=delimiter).rows
+
+
+def _csv_rows(head: bytes, stream: BinaryIO, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     lines = _Lines(io.BufferedReader(_Prefixed(head, stream), 65536))
     lines = (text for text in lines if text)
-    reader = csv.reader(lines, strict=False)
+    reader = csv.reader(lines, strict=False, delimiter=delimiter)
     start = 1
     while True:
         try:
@@ -395,6 +472,24 @@ def read_rows(stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
         if cells and not (len(cells) == 1 and not cells[0].strip()):
             yield start, cells
         start = reader.line_num + 1
+
+
+@dataclass
+class Source:
+    """The rows of an uploaded file and how they were read (the preview says it)."""
+
+    rows: Iterator[tuple[int, list[str]]]
+    format: str = "csv"
+    delimiter: str = ","
+    detected: bool = False
+    sheet: str = ""
+
+    @property
+    def description(self) -> str:
+        if self.format == "xlsx":
+            return f"Excel workbook, sheet {self.sheet!r}"
+        how = "detected from the header" if self.detected else "as chosen"
+        return f"CSV, {DELIMITERS[self.delimiter]}-separated ({how})"
 
 
 class _Prefixed(io.RawIOBase):
@@ -535,7 +630,8 @@ class RowParser:
             campaign = self.campaigns.get(campaign.name, campaign)
             self.campaign = campaign
         self.width = len(header.names)
-        self.seen: dict[tuple[int, str], int] = {}
+        # In-file duplicates, in bounded memory however long the file (``file_duplicates``).
+        self.seen = FileDuplicates()
         self.required = {c.pk: lead_variables.required_check(c.assistant) for c in self.campaigns.values()}
 
     def phone_inputs(self, cells: list[str]) -> tuple[str, list[str]]:
@@ -612,9 +708,10 @@ class RowParser:
                     column = h.column(contact_cols[int(key.split("-")[1])].phone)
                 errors.extend(RowError(line, column, m) for m in messages)
 
+        if primary == SAMPLE_PHONE:
+            errors.append(RowError(line, h.column(h.phone), E_SAMPLE_ROW.format(phone=primary)))
         if campaign is not None and primary and "phone" not in phone_errors:
-            key = (campaign.pk, primary)
-            first = self.seen.get(key)
+            first = self.seen.first_line((campaign.pk, primary), line)
             if first is not None:
                 errors.append(
                     RowError(
@@ -623,8 +720,6 @@ class RowParser:
                         E_DUPLICATE_IN_FILE.format(phone=primary, line=first, campaign=campaign.name),
                     )
                 )
-            else:
-                self.seen[key] = line
         if errors or campaign is None:
             return None, errors
         missing = self.required[campaign.pk](values)
@@ -690,6 +785,9 @@ class ImportResult:
     header: list[str] = field(default_factory=list)
     dry_run: bool = False
     written: bool = False  # True when the rows were committed
+    source: str = ""  # how the file was read ("CSV, semicolon-separated (detected from the header)")
+    # Dry run: per running campaign, the new leads due at once whose number's window is open now.
+    called_at_once: dict[str, int] = field(default_factory=dict)
     error: str = ""  # set when a confirm found the data changed since its preview
 
     @property
@@ -737,6 +835,9 @@ def import_leads(
     batch_size: int = BATCH_SIZE,
     workers: int = 0,
     on_written: Callable[[ImportResult], None] | None = None,
+    delimiter: str | None = None,
+    filename: str | None = None,
+    sheet: str | None = None,
 ) -> ImportResult:
     """Import the CSV in ``stream`` (bytes). Raises CSVFileError when the file as a whole is unusable.
 
@@ -747,15 +848,24 @@ def import_leads(
     phone numbers in that many processes (worth it from a few thousand rows; see ``parse_rows``).
     ``on_written`` runs inside the import's transaction once the rows are written, so what it
     records (a job's "done") commits with them or not at all.
+
+    ``filename`` ending in ``.xlsx``: the stream is an Excel workbook, read from its first sheet or
+    ``sheet``. Otherwise CSV, separated by ``delimiter`` or by what its header line shows.
     """
     try:
         region = check_region(region)
     except ValidationError as exc:
         raise CSVFileError(exc.messages[0]) from None
-    rows = read_rows(stream)
+    # With phone workers (a big file), a workbook's XML is parsed by a process of its own as well.
+    source = open_source(stream, filename=filename, delimiter=delimiter, sheet=sheet, parallel=workers > 0)
+    rows = source.rows
     first = next(rows, None)
     if first is None:
         raise CSVFileError(E_FILE_EMPTY)
+    if source.format == "xlsx":
+        header = read_header(first[1])
+        phone_columns = [header.phone, *(c.phone for c in header.contacts)]
+        rows = xlsxio.restore_plus(rows, phone_columns, plus=region is None)
     return import_rows(
         first[1],
         rows,
@@ -771,6 +881,7 @@ def import_leads(
         batch_size=batch_size,
         workers=workers,
         on_written=on_written,
+        source=source.description,
     )
 
 
@@ -791,14 +902,16 @@ def import_rows(
     workers: int = 0,
     on_written: Callable[[ImportResult], None] | None = None,
     reason: str = REASON_IMPORTED,
+    source: str = "",
 ) -> ImportResult:
     """``import_leads`` after the file is read: a header's ``names`` and ``(line, cells)`` rows,
     checked and written by the same code. Other doors that carry leads as rows (the API's create
     and bulk endpoints) come in here; ``reason`` goes into the history of a lead that arrives in
-    a status other than created. ``region`` must already be checked (``check_region``)."""
+    a status other than created. ``region`` must already be checked (``check_region``);
+    ``source`` says how the file was read."""
     header = read_header(names)
     parser = RowParser(header, campaign=campaign, region=region)
-    result = ImportResult(header=header.names, dry_run=dry_run)
+    result = ImportResult(header=header.names, dry_run=dry_run, source=source)
     writer = _Writer(user=user, dry_run=dry_run, update_existing=update_existing, reason=reason)
     write = not dry_run
 
@@ -813,7 +926,7 @@ def import_rows(
             result.preview.extend(r for r in batch[: preview_rows - len(result.preview)])
 
     # A dry run reads only: no transaction (on SQLite one would take the write lock up front).
-    with contextlib.nullcontext() if dry_run else _writing():
+    with contextlib.closing(parser.seen), contextlib.nullcontext() if dry_run else _writing():
         batch: list[LeadRow] = []
         for line, cells, row, errors in parse_rows(rows, parser, workers=workers):
             result.rows += 1
@@ -877,6 +990,8 @@ class _Writer:
         self.contact_table = connection.ops.quote_name(SecondaryContact._meta.db_table)
         self.history_table = connection.ops.quote_name(StatusChange._meta.db_table)
         self.existing: dict[tuple[int, str], tuple[int, dict]] = {}
+        self.windows: dict[int, Window] = {}
+        self.now = timezone.now()
 
     def decide(self, batch: list[LeadRow], result: ImportResult, header: Header) -> None:
         by_campaign: dict[int, list[str]] = {}
@@ -904,6 +1019,12 @@ class _Writer:
                     continue
                 row.action = "create"
                 result.created += 1
+                if (
+                    self.dry_run
+                    and row.status == Status.CREATED
+                    and row.campaign.state == Campaign.State.RUNNING
+                ):
+                    self._count_called_at_once(row, result)
             elif self.update_existing:
                 merged = found[1] | row.variables
                 missing = lead_variables.missing_required(row.campaign.assistant, merged)
@@ -918,6 +1039,14 @@ class _Writer:
                 result.skipped += 1
             keep.append(row)
         batch[:] = keep
+
+    def _count_called_at_once(self, row: LeadRow, result: ImportResult) -> None:
+        window = self.windows.get(row.campaign.pk)
+        if window is None:
+            window = self.windows[row.campaign.pk] = Window.of(row.campaign)
+        if window.verdict(row.phone, self.now).open:
+            name = row.campaign.name
+            result.called_at_once[name] = result.called_at_once.get(name, 0) + 1
 
     def write(self, batch: list[LeadRow]) -> None:
         now = timezone.now()
@@ -1051,18 +1180,36 @@ def rejected_csv(result: ImportResult) -> Iterator[str]:
     yield buffer.getvalue()
 
 
+# The sample's phone: 555-0100 to 555-0199 are reserved for fiction in every North American area
+# code (phonenumbers still takes them as valid), so the sample can never call a real person.
+SAMPLE_PHONE = "+12025550100"
+E_SAMPLE_ROW = (
+    "This is the sample file's example row ({phone} is a number reserved for fiction): replace it "
+    "with your own leads."
+)
+
+
+def sample_rows(campaign: Campaign) -> tuple[list[str], list[str]]:
+    """The header and the one example row of a campaign's sample file (formula-safe cells)."""
+    names = [v.name for v in lead_variables.definitions(campaign.assistant)]
+    header = [PHONE, CAMPAIGN, STATUS, *names, "secondary_1_phone"]
+    row = [SAMPLE_PHONE, neutralise(campaign.name), "created", *(f"example {n}" for n in names), ""]
+    return header, row
+
+
 def sample_csv(campaign: Campaign) -> str:
     """A small CSV to start from: the contract's columns and the campaign's assistant's variables."""
-    defs = lead_variables.definitions(campaign.assistant)
-    names = [v.name for v in defs]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([PHONE, CAMPAIGN, STATUS, *names, "secondary_1_phone"])
-    example = {v.name: v.default or f"example {v.name}" for v in defs}
-    writer.writerow(
-        ["+14155551234", neutralise(campaign.name), "created", *(neutralise(example[n]) for n in names), ""]
-    )
+    writer.writerows(sample_rows(campaign))
     return buffer.getvalue()
+
+
+def sample_xlsx(campaign: Campaign) -> bytes:
+    """The same sample as an Excel workbook."""
+    out = io.BytesIO()
+    xlsxio.write_xlsx(sample_rows(campaign), out)
+    return out.getvalue()
 
 
 # --- Export -------------------------------------------------------------------------------------
@@ -1239,15 +1386,55 @@ def export_csv(
     Rows are read with a raw database cursor in batches of ``chunk_size`` (a server-side cursor on
     PostgreSQL); secondary contacts are fetched per batch, in calling order.
     """
-    plan = plan or plan_export(leads, columns=columns, with_secondary=with_secondary)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    # Header cells are neutralised like data cells: a variable name stored before the name rule
-    # (or written around it) must not run as a formula either.
-    writer.writerow([neutralise(name) for name in plan.header])
+    batches = export_rows(
+        leads, columns=columns, with_secondary=with_secondary, plan=plan, chunk_size=chunk_size
+    )
+    writer.writerow(next(batches))
     yield buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()
+    for rows in batches:
+        writer.writerows(rows)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def export_xlsx(
+    leads: QuerySet[Lead],
+    out: BinaryIO,
+    *,
+    columns: Sequence[str] | None = None,
+    with_secondary: bool = False,
+    plan: ExportPlan | None = None,
+    chunk_size: int = EXPORT_CHUNK,
+) -> None:
+    """Write the same columns and cells as ``export_csv`` to ``out`` as an Excel workbook.
+
+    Cells are formula-safe text as in the CSV (a leading ``'`` before = + - @), stored as strings;
+    ``id`` and ``attempts`` are numbers. openpyxl's write-only mode keeps memory bounded."""
+    batches = export_rows(
+        leads, columns=columns, with_secondary=with_secondary, plan=plan, chunk_size=chunk_size
+    )
+    header = next(batches)
+    xlsxio.write_xlsx(itertools.chain([header], itertools.chain.from_iterable(batches)), out)
+
+
+def export_rows(
+    leads: QuerySet[Lead],
+    *,
+    columns: Sequence[str] | None = None,
+    with_secondary: bool = False,
+    plan: ExportPlan | None = None,
+    chunk_size: int = EXPORT_CHUNK,
+) -> Iterator[list]:
+    """The header (a list of names), then the rows in batches (lists of cell lists), formula-safe."""
+    plan = plan or plan_export(leads, columns=columns, with_secondary=with_secondary)
+    # Header cells are neutralised like data cells: a variable name stored before the name rule
+    # (or written around it) must not run as a formula either.
+    yield [neutralise(name) for name in plan.header]
 
     campaigns = {pk: neutralise(name) for pk, name in Campaign.objects.values_list("pk", "name")}
     sqlite = connection.vendor == "sqlite"
@@ -1344,10 +1531,7 @@ def export_csv(
                         else:
                             row.extend(blank_contact)
                 rows.append(row)
-            writer.writerows(rows)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+            yield rows
 
 
 def iter_bytes(chunks: Iterable[str], *, bom: bool = False) -> Iterator[bytes]:

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 
-from . import csvio, selectors
+from . import csvio, selectors, xlsxio
 from .models import CsvJob, Lead
 
 PREVIEW_ROWS = 20
@@ -296,7 +296,17 @@ def _import(job: CsvJob, *, dry_run: bool, progress, expect=None, on_written=Non
             expect=expect,
             progress=progress,
             on_written=on_written,
+            **source_options(record),
         )
+
+
+def source_options(record: dict) -> dict:
+    """How an upload is read: the file's format from its stored name, the delimiter and sheet chosen."""
+    return {
+        "filename": record["path"],
+        "delimiter": record.get("delimiter") or None,
+        "sheet": record.get("sheet") or None,
+    }
 
 
 def save_rejected(record: dict, result: csvio.ImportResult) -> None:
@@ -310,6 +320,8 @@ def preview_summary(result: csvio.ImportResult) -> dict:
     errors = [e for r in result.rejected for e in r.errors]
     return {
         "counts": result.counts,
+        "source": result.source,
+        "called_at_once": result.called_at_once,
         "preview": [
             {
                 "line": r.line,
@@ -329,7 +341,9 @@ def preview_summary(result: csvio.ImportResult) -> dict:
 
 
 def _run_preview(job: CsvJob) -> None:
-    total = max(count_lines(job.options["path"]) - 1, 0)
+    path = job.options["path"]
+    lines = (xlsxio.count_rows(path) or 1) if xlsxio.is_xlsx(path) else count_lines(path)
+    total = max(lines - 1, 0)
     CsvJob.objects.filter(pk=job.pk).update(rows_total=total)
     result = _import(job, dry_run=True, progress=_Progress(job, total))
     save_rejected(job.options, result)

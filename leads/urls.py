@@ -23,5 +23,6 @@ urlpatterns = [
     path("import/jobs/<int:pk>/", csv_views.import_job, name="import-job"),
     path("import/jobs/<int:pk>/progress/", csv_views.import_job_progress, name="import-job-progress"),
     path("import/sample/<int:campaign_id>.csv", csv_views.import_sample, name="import-sample"),
+    path("import/sample/<int:campaign_id>.xlsx", csv_views.import_sample_xlsx, name="import-sample-xlsx"),
     path("export/", csv_views.export, name="export"),
 ]

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from leadmgr.testing import make_campaign, make_lead
-from leads import csvio, phones
+from leads import csvio, phones, xlsxio
 from leads.management.commands import export_leads, import_leads
 from leads.models import Lead, Status
 
@@ -91,11 +91,13 @@ def test_import_refuses_an_unknown_campaign(campaign, tmp_path):
 
 
 def test_import_refuses_a_file_that_is_not_csv(campaign, tmp_path):
-    path = tmp_path / "leads.xlsx"
-    path.write_bytes(b"PK\x03\x04\x00\x00binary")
-    with pytest.raises(CommandError) as exc:
-        call_command("import_leads", str(path), "--campaign", "Spring")
-    assert str(exc.value) == f"{path}: {csvio.E_FILE_BINARY}"
+    # .xlsx is read as a workbook (by its extension): binary data anywhere else is not CSV.
+    for name, message in (("leads.csv", csvio.E_FILE_BINARY), ("leads.xlsx", xlsxio.E_XLSX_UNREADABLE)):
+        path = tmp_path / name
+        path.write_bytes(b"PK\x03\x04\x00\x00binary")
+        with pytest.raises(CommandError) as exc:
+            call_command("import_leads", str(path), "--campaign", "Spring")
+        assert str(exc.value) == f"{path}: {message}"
 
 
 def test_import_refuses_a_missing_file(campaign, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from leadmgr.testing import make_campaign, make_lead
-from leads import csv_views, csvio, phones
+from leads import csv_views, csvio, phones, xlsxio
 from leads.models import Lead, Status
 
 P1, P2, P3 = "+14155550100", "+14155550101", "+14155550102"
@@ -156,15 +156,17 @@ def test_a_file_that_cannot_be_imported_is_reported_on_the_form(client, staff, c
     response = upload(client, "", campaign=campaign.pk)
     assert response.status_code == 200
     assert response.context["form"].errors == {"file": ["The submitted file is empty."]}
-    response = client.post(
-        "/leads/import/",
-        {
-            "file": SimpleUploadedFile("x.xlsx", b"PK\x03\x04\x00\x00"),
-            "duplicates": "skip",
-            "campaign": campaign.pk,
-        },
-    )
-    assert response.context["form"].errors == {"file": [csvio.E_FILE_BINARY]}
+    for name, message in (("x.csv", csvio.E_FILE_BINARY), ("x.xlsx", xlsxio.E_XLSX_UNREADABLE)):
+        # Binary data: refused as CSV, or as a broken workbook when the name says .xlsx.
+        response = client.post(
+            "/leads/import/",
+            {
+                "file": SimpleUploadedFile(name, b"PK\x03\x04\x00\x00"),
+                "duplicates": "skip",
+                "campaign": campaign.pk,
+            },
+        )
+        assert response.context["form"].errors == {"file": [message]}
     assert list(upload_dir.iterdir()) == []
 
 
@@ -173,8 +175,15 @@ def test_the_sample_csv_has_the_assistants_variables(client, staff, campaign):
     response = client.get(f"/leads/import/sample/{campaign.pk}.csv")
     lines = response.content.decode().splitlines()
     assert lines[0] == "phone,campaign,status,customer_name,company,secondary_1_phone"
-    # The sample imports as it is.
+    # Its one row is an example: a number reserved for fiction, values marked as examples, and
+    # refused when imported unchanged (everything else about it passes the checks).
+    assert lines[1] == "+12025550100,Spring,created,example customer_name,example company,"
     result = csvio.import_leads(io.BytesIO(response.content), dry_run=True)
+    assert [(e.line, e.column, e.message) for r in result.rejected for e in r.errors] == [
+        (2, "phone", csvio.E_SAMPLE_ROW.format(phone="+12025550100"))
+    ]
+    edited = response.content.replace(b"+12025550100", P1.encode())
+    result = csvio.import_leads(io.BytesIO(edited), dry_run=True)
     assert result.counts["created"] == 1 and not result.rejected
 
 

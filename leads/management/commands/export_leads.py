@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import sys
+import tempfile
 
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import E_VARIABLE_NAME, VARIABLE_NAME_RE, Campaign
-from leads import csvio, selectors
+from leads import csvio, selectors, xlsxio
 from leads.models import Status
 
 E_NO_SUCH_CAMPAIGN = "Campaign {name!r} does not exist."
@@ -24,7 +27,10 @@ def _date(option: str, value: str | None) -> dt.date | None:
 
 
 class Command(BaseCommand):
-    help = "Stream leads as CSV (the contract's format) to stdout or a file, filtered like the leads table."
+    help = (
+        "Stream leads as CSV (the contract's format) to stdout or a file, or write them as an Excel "
+        "workbook (.xlsx), filtered like the leads table."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", help="Only this campaign (its name).")
@@ -38,7 +44,14 @@ class Command(BaseCommand):
         parser.add_argument("--var-value", help="…whose value contains this text.")
         parser.add_argument("--columns", help="Comma-separated columns (phone is always written).")
         parser.add_argument("--with-secondary", action="store_true", help="Add the secondary contacts.")
-        parser.add_argument("-o", "--output", help="Write to this file instead of stdout.")
+        parser.add_argument(
+            "-o", "--output", help="Write to this file instead of stdout (a name ending in .xlsx: Excel)."
+        )
+        parser.add_argument(
+            "--format",
+            choices=("csv", "xlsx"),
+            help="csv or xlsx (default: from the output file's extension, else csv).",
+        )
 
     def handle(self, *args, **options):
         campaign = None
@@ -63,6 +76,21 @@ class Command(BaseCommand):
             search=options["search"],
         )
         columns = [c for c in (options["columns"] or "").split(",") if c.strip()] or None
+        output = options["output"]
+        fmt = options["format"] or ("xlsx" if xlsxio.is_xlsx(output) else "csv")
+        if fmt == "xlsx":
+            if output:
+                with open(output, "wb") as out:
+                    csvio.export_xlsx(leads, out, columns=columns, with_secondary=options["with_secondary"])
+            else:
+                # A zip is written in one piece at the end: build it aside, then copy it out.
+                with tempfile.TemporaryFile() as out:
+                    csvio.export_xlsx(leads, out, columns=columns, with_secondary=options["with_secondary"])
+                    out.seek(0)
+                    self.stdout.flush()
+                    shutil.copyfileobj(out, sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+            return
         chunks = csvio.export_csv(leads, columns=columns, with_secondary=options["with_secondary"])
         if options["output"]:
             with open(options["output"], "w", encoding="utf-8", newline="") as out:

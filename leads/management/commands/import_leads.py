@@ -15,12 +15,17 @@ E_NO_SUCH_CAMPAIGN = "Campaign {name!r} does not exist (campaigns: {names})."
 
 class Command(BaseCommand):
     help = (
-        "Import leads from a CSV file (the contract's format). Strict by default: one invalid row "
+        "Import leads from a CSV file (the contract's format) or an Excel workbook (.xlsx). Strict by default: one invalid row "
         "and nothing is written. Exits 1 when any row was rejected."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("path", help="The CSV file (UTF-8, a header row).")
+        parser.add_argument("path", help="The CSV file (UTF-8, a header row), or an Excel workbook (.xlsx).")
+        parser.add_argument(
+            "--delimiter",
+            help="What separates a CSV file's columns: , ; tab or | (default: detected from the header).",
+        )
+        parser.add_argument("--sheet", help="The sheet of an .xlsx file to read (default: the first).")
         parser.add_argument("--campaign", help="The campaign for rows without a campaign column.")
         parser.add_argument("--region", help="Region for national phone numbers, e.g. US or GB.")
         parser.add_argument("--dry-run", action="store_true", help="Check every row, write nothing.")
@@ -40,7 +45,18 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, path, campaign, region, dry_run, skip_invalid, update_existing, workers, **options
+        self,
+        *args,
+        path,
+        campaign,
+        region,
+        dry_run,
+        skip_invalid,
+        update_existing,
+        workers,
+        delimiter=None,
+        sheet=None,
+        **options,
     ):
         chosen = None
         if campaign:
@@ -72,6 +88,9 @@ class Command(BaseCommand):
                     update_existing=update_existing,
                     progress=progress if tty else None,
                     workers=workers,
+                    delimiter=delimiter,
+                    filename=path,
+                    sheet=sheet,
                 )
             except csvio.CSVFileError as exc:
                 raise CommandError(f"{path}: {exc.message}") from None

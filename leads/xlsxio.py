@@ -1,0 +1,211 @@
+"""Excel workbooks (.xlsx) as the same rows as the CSV format: read for import, written by export.
+
+openpyxl streams both ways: read-only mode parses the sheet's XML row by row, write-only mode writes
+rows to a temporary file as they come; neither holds the sheet in memory. A cell becomes the text a
+CSV would have held, so one validation (``leads.csvio``) serves both formats:
+
+- a number is written without a decimal point when it is whole (14155551234.0 -> "14155551234");
+  in a phone column it gets back the ``+`` that Excel drops from +14155551234 typed as a number
+  (unless a region is chosen: then it is a national number of that region);
+- a date is ISO 8601 (a date, or a date and time when the time is not midnight);
+- line numbers are the sheet's row numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from queue import Empty
+from typing import BinaryIO
+
+import openpyxl
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils.exceptions import InvalidFileException
+
+E_XLSX_UNREADABLE = (
+    "This is not an Excel workbook leadmgr can read (.xlsx): save it from your spreadsheet as "
+    "“Excel Workbook (.xlsx)” or “CSV UTF-8 (comma delimited)” and upload that."
+)
+E_XLSX_NO_SHEET = "The workbook has no sheet named {name!r}: its sheets are {names}."
+E_XLSX_EMPTY = "The workbook has no sheets."
+
+XLSX_SUFFIX = ".xlsx"
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class XLSXFileError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def is_xlsx(name: str | None) -> bool:
+    """Files are told apart by their extension (the contract's promise for ``import_leads``)."""
+    return bool(name) and str(name).lower().endswith(XLSX_SUFFIX)
+
+
+class Number(str):
+    """The text of a cell that held a number (a phone column gives it its ``+`` back)."""
+
+    __slots__ = ()
+
+
+def cell_text(value) -> str:
+    """A cell's value as the text a CSV would have held."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if value is None:
+        return ""
+    if kind is bool:
+        return "TRUE" if value else "FALSE"
+    if kind is int:
+        return Number(value)
+    if kind is float:
+        return Number(int(value)) if value.is_integer() else Number(repr(value))
+    if kind is dt.datetime:
+        if value.time() == dt.time.min and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def open_sheet(stream: BinaryIO, *, sheet: str | None = None):
+    """(workbook, worksheet) in read-only mode; raises XLSXFileError for a file it cannot read."""
+    try:
+        workbook = openpyxl.load_workbook(stream, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, OSError, EOFError):
+        raise XLSXFileError(E_XLSX_UNREADABLE) from None
+    except Exception:  # openpyxl's parser raises many kinds on malformed XML: all mean the same here
+        raise XLSXFileError(E_XLSX_UNREADABLE) from None
+    names = workbook.sheetnames
+    if not names:
+        workbook.close()
+        raise XLSXFileError(E_XLSX_EMPTY)
+    if sheet and sheet not in names:
+        workbook.close()
+        raise XLSXFileError(E_XLSX_NO_SHEET.format(name=sheet, names=", ".join(repr(n) for n in names)))
+    worksheet = workbook[sheet or names[0]]
+    # Some writers record a wrong size in the sheet; read every row there is instead.
+    worksheet.reset_dimensions()
+    return workbook, worksheet
+
+
+def sheet_rows(workbook, worksheet) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cells) for every row that has a value, the header included."""
+    text = cell_text
+    try:
+        for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
+            cells = [text(v) for v in values]
+            # Trailing empty cells (a formatted but empty column) are not cells of the row.
+            while cells and not cells[-1]:
+                cells.pop()
+            if cells and any(c.strip() for c in cells):
+                yield number, cells
+    except XLSXFileError:
+        raise
+    except Exception:  # malformed XML met half way through the sheet
+        raise XLSXFileError(E_XLSX_UNREADABLE) from None
+    finally:
+        workbook.close()
+
+
+READER_CHUNK = 500  # rows per message from the reading process
+READER_QUEUE = 8  # messages in flight: a few thousand rows, whatever the sheet's size
+_END = "end"
+
+
+def sheet_rows_in_a_process(workbook, worksheet) -> Iterator[tuple[int, list[str]]]:
+    """``sheet_rows`` read by a forked process, so that the XML parsing (openpyxl's share of the
+    work is most of a big import's) runs beside the row checks and writes of this process.
+    Rows arrive in order, a few chunks ahead; the child ends with the generator."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue(maxsize=READER_QUEUE)
+    reader = context.Process(target=_read_into, args=(workbook, worksheet, queue), daemon=True)
+    reader.start()
+    workbook.close()  # this process's copy of the file; the child reads its own
+    try:
+        while True:
+            try:
+                kind, payload = queue.get(timeout=1)
+            except Empty:
+                if not reader.is_alive():
+                    raise XLSXFileError(E_XLSX_UNREADABLE) from None
+                continue
+            if kind == _END:
+                return
+            if kind == "error":
+                raise XLSXFileError(payload)
+            yield from payload
+    finally:
+        if reader.is_alive():
+            reader.kill()
+        reader.join()
+        queue.close()
+
+
+def _read_into(workbook, worksheet, queue) -> None:
+    chunk: list = []
+    try:
+        for item in sheet_rows(workbook, worksheet):
+            chunk.append(item)
+            if len(chunk) >= READER_CHUNK:
+                queue.put(("rows", chunk))
+                chunk = []
+        queue.put(("rows", chunk))
+        queue.put((_END, None))
+    except XLSXFileError as exc:
+        queue.put(("rows", chunk))
+        queue.put(("error", exc.message))
+    queue.close()
+    queue.join_thread()
+
+
+def count_rows(path) -> int | None:
+    """The rows a sheet says it has (for a progress bar), without reading them."""
+    try:
+        with open(path, "rb") as f:
+            workbook = openpyxl.load_workbook(f, read_only=True, data_only=True)
+            try:
+                return workbook.worksheets[0].max_row if workbook.worksheets else None
+            finally:
+                workbook.close()
+    except Exception:
+        return None
+
+
+def restore_plus(
+    rows: Iterable[tuple[int, list[str]]], columns: Sequence[int], *, plus: bool
+) -> Iterator[tuple[int, list[str]]]:
+    """Phone cells that were numbers, as phone numbers: ``+`` and digits (or the digits alone,
+    read as a national number, when a region was chosen)."""
+    for line, cells in rows:
+        width = len(cells)
+        for index in columns:
+            if index < width:
+                cell = cells[index]
+                if type(cell) is Number:
+                    cells[index] = ("+" + cell) if plus else str(cell)
+        yield line, cells
+
+
+def write_xlsx(rows: Iterable[Sequence], out: BinaryIO, *, title: str = "Leads") -> None:
+    """Write rows (the header first) as a one-sheet workbook in write-only mode.
+
+    Cells must already be formula-safe text (``csvio.neutralise``): openpyxl stores a string that
+    begins with ``=`` as a formula, and a neutralised cell never does."""
+    workbook = openpyxl.Workbook(write_only=True)
+    worksheet = workbook.create_sheet(title)
+    append = worksheet.append
+    illegal = ILLEGAL_CHARACTERS_RE.search
+    for row in rows:
+        # Control characters have no place in the sheet's XML (openpyxl refuses them, and its
+        # writer cannot go on after that): drop them from the cells that hold any.
+        if illegal("\n".join([c for c in row if type(c) is str])):
+            row = [ILLEGAL_CHARACTERS_RE.sub("", c) if isinstance(c, str) else c for c in row]
+        append(row)
+    workbook.save(out)
