@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0005_campaign_state_changes_and_controls"),
+        ("campaigns", "0006_runner_decision_missing_variable"),
     ]
 
     operations = [
@@ -19,6 +19,7 @@ class Migration(migrations.Migration):
                     ("paused", "Campaign paused"),
                     ("concurrency_full", "Concurrency full"),
                     ("lead_gone", "Lead deleted mid-attempt"),
+                    ("missing_variable", "Required variable missing"),
                     ("do_not_call", "On the do-not-call list"),
                     ("frequency_cap", "Frequency cap reached"),
                 ],

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leads", "0008_campaign_control_roles"),
+        ("leads", "0009_call_attempt_skips_and_phone_index"),
     ]
 
     operations = [
