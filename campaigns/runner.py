@@ -33,10 +33,10 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from leadcounts import services as lead_counts
 from compliance import dialing
 from compliance import services as compliance_services
 from compliance.selectors import blocked_numbers
+from leadcounts import services as lead_counts
 from leadmgr.db import storable_text, update_rows
 from leads import lifecycle, selectors, textsearch
 from leads import variables as lead_variables
