@@ -549,6 +549,7 @@ class Runner:
         log.info("runner: %d dial(s) left out: campaign no longer running", len(stopped))
         kept = [(c, r) for c, r in zip(calls, requests, strict=True) if c.lead_id not in stopped_ids]
         return [c for c, _ in kept], [r for _, r in kept]
+
     def _compliance_checks(self, leads, contacts, now: dt.datetime) -> dict[int, dialing.DialCheck]:
         """One compliance answer per campaign for every number of these leads (numbers listed or
         capped since the claim count at once)."""
