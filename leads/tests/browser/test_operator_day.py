@@ -120,7 +120,7 @@ def test_every_signed_in_page_has_no_wcag_a_or_aa_violation(page, world, setting
             found[url] = violations
     # The import preview, after an upload.
     page.goto("/leads/import/")
-    page.get_by_label("CSV file").set_input_files(
+    page.get_by_label("CSV or Excel file").set_input_files(
         files=[
             {
                 "name": "leads.csv",
@@ -197,7 +197,7 @@ def test_the_bulk_bar_counts_checked_rows_and_exports_those(page, world):
     expect(page.locator("#export-filter")).to_have_text("Campaign: Spring demo follow-up")
     expect(page.locator("#export-count")).to_have_text("2 leads")
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download CSV").click()
+        page.get_by_role("button", name="Download").click()
     text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     phones = sorted(line.split(",")[1] for line in text.splitlines()[1:])
     assert phones == sorted(Lead.objects.filter(pk__in=checked).values_list("phone", flat=True))
