@@ -415,6 +415,8 @@ except ValueError:
     raise ImproperlyConfigured(
         f"LEADMGR_WEBHOOK_RETRY_DELAYS must be seconds separated by commas; got {_delays!r}."
     ) from None
+if any(not delay >= 0 for delay in LEADMGR_WEBHOOK_RETRY_DELAYS):
+    raise ImproperlyConfigured(f"LEADMGR_WEBHOOK_RETRY_DELAYS must be seconds >= 0; got {_delays!r}.")
 # POSTs in flight at once per worker, and deliveries one claim takes.
 LEADMGR_WEBHOOK_CONCURRENCY = env_int("LEADMGR_WEBHOOK_CONCURRENCY", 8)
 LEADMGR_WEBHOOK_BATCH = env_int("LEADMGR_WEBHOOK_BATCH", 100)

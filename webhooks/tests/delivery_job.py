@@ -5,6 +5,7 @@
 - ``kill N``: N events over 20 leads to a slow receiver; the worker is killed with ``kill -9`` in the
   middle of its POSTs; a second worker delivers the rest once the first one's lease runs out.
 - ``sigterm N``: SIGTERM while POSTs are under way: the worker finishes them and exits 0.
+- ``pair N``: two workers at once over the same outbox.
 """
 
 from __future__ import annotations
@@ -160,10 +161,35 @@ def sigterm(n: int) -> dict:
     }
 
 
+def pair(n: int) -> dict:
+    """Two workers at once over the same outbox: no event is sent twice, each lead's in order."""
+    from webhooks.models import Delivery
+    from webhooks.tests.receiver import Receiver
+
+    receiver = Receiver(delay=0.01)
+    emitted = setup(n, receiver.url)
+    workers = [start_worker(), start_worker()]
+    try:
+        wait_for(lambda: not Delivery.objects.filter(state="pending").exists(), 120)
+    finally:
+        outputs = []
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+            outputs.append(worker.communicate(timeout=60))
+        receiver.stop()
+    delivered = [int(out.rsplit("Delivered ", 1)[1].split()[0]) for out, _ in outputs]
+    return {
+        **verdict(emitted, receiver),
+        "exit_codes": [w.returncode for w in workers],
+        "stderr": "".join(err for _, err in outputs)[-2000:],
+        "delivered_by_each": delivered,
+    }
+
+
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadmgr.settings")
     import django
 
     django.setup()
     scenario, arg = sys.argv[1], int(sys.argv[2])
-    print(json.dumps({"kill": kill, "sigterm": sigterm}[scenario](arg)))
+    print(json.dumps({"kill": kill, "sigterm": sigterm, "pair": pair}[scenario](arg)))

@@ -257,3 +257,13 @@ def test_finished_deliveries_are_pruned_after_the_keep_days_with_their_log(campa
     assert prune(now + timezone.timedelta(days=8), keep_days=7) == 1
     assert list(Delivery.objects.values_list("state", flat=True)) == ["pending"]
     assert DeliveryAttempt.objects.count() == 1  # the pending one's failed attempt
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_two_workers_at_once_never_send_an_event_twice_and_keep_each_leads_order(kind, tmp_path):
+    report = run_job(database_url(kind, tmp_path, "hooks"), "webhooks.tests.delivery_job", "pair", 400)
+    print(json.dumps(report))
+    assert (report["emitted"], report["lost"], report["out_of_order"], report["duplicates"]) == (400, 0, 0, 0)
+    assert report["exit_codes"] == [0, 0] and "Traceback" not in report["stderr"]
+    assert sum(report["delivered_by_each"]) == 400
+    assert min(report["delivered_by_each"]) > 0  # both took a share
