@@ -34,6 +34,7 @@ COMMON_PROBLEMS = {
     "404": "Not found.",
     "405": "Method not allowed.",
     "406": "Not acceptable (the API answers JSON).",
+    "413": "The request body is over LEADMGR_API_MAX_BODY_MB.",
     "415": "Unsupported media type (send JSON).",
 }
 
