@@ -477,3 +477,15 @@ def test_a_key_still_in_progress_is_409(op, operator, campaign):
     assert response.status_code == 409
     assert response.json()["detail"] == idempotency.E_KEY_IN_PROGRESS
     assert not Lead.objects.exists()
+
+
+def test_a_kept_contact_written_another_way_keeps_its_calls(op, campaign):
+    lead = make_lead(campaign, P1, contacts=[P2])
+    contact = lead.contacts.get()
+    CallAttempt.objects.create(
+        lead=lead, contact=contact, attempt_number=1, phone=P2, started_at=timezone.now()
+    )
+    body = {"secondary_contacts": [{"phone_number": "+1 (415) 555-0102"}]}
+    assert op.patch_json(detail(lead.pk), body).status_code == 200
+    assert list(lead.contacts.values_list("pk", "phone")) == [(contact.pk, P2)]
+    assert CallAttempt.objects.get().contact_id == contact.pk
