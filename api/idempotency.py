@@ -1,13 +1,16 @@
 """``Idempotency-Key`` for create requests: the same key with the same body answers the first
-response again; the same key with another body is refused (422). Keys are kept per user."""
+response again; the same key with another body is refused (422). Keys are kept per user, for
+``KEEP`` after their first use (a retry comes within minutes; a day covers a script rerun)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework.response import Response
 
 from . import errors
@@ -16,6 +19,7 @@ from .models import IdempotencyKey
 HEADER = "Idempotency-Key"
 KEY_MAX = IdempotencyKey._meta.get_field("key").max_length
 IN_PROGRESS = 0  # status_code of a key whose first request has not answered yet
+KEEP = dt.timedelta(hours=24)
 
 E_KEY_REUSED = (
     "This Idempotency-Key was already used with another request body: use a new key for a new request."
@@ -41,6 +45,8 @@ def respond(request, handle: Callable[[], Response]) -> Response:
             400, E_KEY_INVALID, type=errors.VALIDATION, errors=[{"field": None, "message": E_KEY_INVALID}]
         )
     digest = request_hash(request)
+    # The user's expired keys go as a new one comes (the unique (user, key) index finds them).
+    IdempotencyKey.objects.filter(user=request.user, created_at__lt=timezone.now() - KEEP).delete()
     try:
         with transaction.atomic():
             record = IdempotencyKey.objects.create(

@@ -9,6 +9,7 @@ history are all decided by the importer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -61,8 +62,12 @@ class Outcome:
         return [r for r in self.results if r.errors]
 
 
+# What PostgreSQL cannot store in text (NUL) and UTF-8 cannot encode (a lone surrogate).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _clean_text(value: str) -> bool:
-    return "\x00" not in value and not any("\ud800" <= ch <= "\udfff" for ch in value)
+    return _UNSTORABLE.search(value) is None
 
 
 def text_value(value) -> str | None:
@@ -111,13 +116,15 @@ def _cell(value) -> str:
     return csvio.neutralise(text_value(value) or "")
 
 
-def _prefilled(item: Item, campaign: Campaign, prefill: bool) -> dict:
-    """The lead's variables as the lead form saves them: the assistant's defaults, then the item's."""
-    if not prefill:
-        return dict(item.variables)
-    defaults = {
-        k: v for k, v in lead_variables.defaults(campaign.assistant).items() if lead_variables.is_set(v)
-    }
+def _set_defaults(campaign: Campaign) -> dict:
+    return {k: v for k, v in lead_variables.defaults(campaign.assistant).items() if lead_variables.is_set(v)}
+
+
+def _prefilled(item: Item, defaults: Mapping | None) -> dict:
+    """The lead's variables as the lead form saves them: the assistant's defaults, then the item's
+    (an empty value sent for a variable with a default leaves the default)."""
+    if not defaults:
+        return item.variables
     given = {
         k: v for k, v in item.variables.items() if k not in defaults or lead_variables.is_set(text_value(v))
     }
@@ -126,7 +133,8 @@ def _prefilled(item: Item, campaign: Campaign, prefill: bool) -> dict:
 
 def layout(items: Sequence[Item], campaigns: Mapping[int, Campaign], *, prefill: bool):
     """The importer's header and rows for ``items`` (row ``line`` = the item's index)."""
-    values = [_prefilled(item, campaigns[item.campaign_id], prefill) for item in items]
+    defaults = {pk: _set_defaults(c) for pk, c in campaigns.items()} if prefill else {}
+    values = [_prefilled(item, defaults.get(item.campaign_id)) for item in items]
     names = list(dict.fromkeys(name for v in values for name in v))
     n_contacts = max((len(item.contacts) for item in items), default=0)
     contact_names = [

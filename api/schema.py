@@ -34,11 +34,35 @@ COMMON_PROBLEMS = {
     "404": "Not found.",
     "405": "Method not allowed.",
     "406": "Not acceptable (the API answers JSON).",
+    "413": "The request body is over LEADMGR_API_MAX_BODY_MB.",
     "415": "Unsupported media type (send JSON).",
 }
 
 
+# One line per operation for the docs page's list.
+SUMMARIES = {
+    "leads_list": "List leads (the leads table's filters, newest first, cursor pages)",
+    "leads_create": "Create a lead (on_duplicate, Idempotency-Key)",
+    "leads_retrieve": "A lead with its contacts, status history and call attempts",
+    "leads_partial_update": "Edit a lead (variables merged or replaced, contacts replaced)",
+    "leads_destroy": "Delete a lead (Staff)",
+    "leads_status_change": "Change a lead's status through the lifecycle",
+    "leads_bulk_create": "Create up to 10,000 leads, checked as the CSV import (Staff)",
+    "leads_export": "Export leads as CSV or NDJSON, streamed (Staff)",
+    "campaigns_list": "List campaigns with their leads per status",
+    "campaigns_retrieve": "A campaign with its leads per status",
+    "campaigns_start": "Start a draft campaign",
+    "campaigns_pause": "Pause a running campaign",
+    "campaigns_resume": "Resume a paused campaign",
+    "autocalls_lead_create": "Autocalls-compatible: create a lead",
+    "autocalls_leads_list": "Autocalls-compatible: list leads (page object)",
+}
+
+
 class AutoSchema(openapi.AutoSchema):
+    def get_summary(self):
+        return SUMMARIES.get(self.get_operation_id()) or super().get_summary()
+
     # Views add theirs: {"409": "why"}.
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

@@ -23,7 +23,7 @@ from leads import csvio, lifecycle, selectors, services
 from leads.filters import LeadFilter
 from leads.models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
 
-from . import errors, idempotency, rows
+from . import edits, errors, idempotency, rows
 from . import serializers as s
 
 E_DUPLICATE = services.E_DUPLICATE_PRIMARY + " Its id is {id}."
@@ -203,45 +203,11 @@ class LeadDetailView(ApiView):
         lead = get_lead(pk, Lead.objects.select_related("campaign__assistant"))
         serializer = s.LeadUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        campaign = lead.campaign
-        if "campaign" in data and data["campaign"] != lead.campaign_id:
-            campaign = Campaign.objects.select_related("assistant").filter(pk=data["campaign"]).first()
-            if campaign is None:
-                message = rows.E_CAMPAIGN_UNKNOWN.format(id=data["campaign"])
-                return errors.validation_problem([{"field": "campaign", "message": message}])
-        given = data.get("variables")
-        problems = rows.variables_errors(given or {}, "variables")
-        contacts_in = data.get("secondary_contacts")
-        for i, contact in enumerate(contacts_in or ()):
-            problems += rows.variables_errors(contact["variables"], f"secondary_contacts[{i}].variables")
+        fields, problems = edits.update_arguments(lead, serializer.validated_data)
         if problems:
             return errors.validation_problem(problems)
-        values = dict(lead.variables)
-        if given is not None:
-            text = {k: rows.text_value(v) for k, v in given.items()}
-            values = text if data["variables_mode"] == "replace" else values | text
-        existing = list(lead.contacts.order_by("position", "id"))
-        if contacts_in is None:
-            contacts = [services.ContactInput(c.phone, c.variables, c.pk) for c in existing]
-        else:
-            by_phone = {c.phone: c.pk for c in existing}
-            contacts = [
-                services.ContactInput(
-                    c["phone_number"],
-                    {k: rows.text_value(v) for k, v in c["variables"].items()},
-                    by_phone.get(c["phone_number"]),
-                )
-                for c in contacts_in
-            ]
         try:
-            services.lead_update(
-                lead=lead,
-                campaign=campaign,
-                phone=data.get("phone_number", lead.phone),
-                variables=values,
-                contacts=contacts,
-            )
+            services.lead_update(lead=lead, **fields)
         except ValidationError as exc:
             return _update_problem(exc.message_dict)
         return Response(lead_data(lead.pk))

@@ -301,12 +301,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ModelPermissions"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONBodyParser"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.problem_handler",
     # ?format= is the export's own parameter (csv or ndjson), not DRF's renderer switch.
     "URL_FORMAT_OVERRIDE": None,
 }
+# The largest JSON body the API reads (a bulk request of 10,000 leads with contacts is ~3 MB).
+LEADMGR_API_MAX_BODY_MB = env_int("LEADMGR_API_MAX_BODY_MB", 32)
 SPECTACULAR_SETTINGS = {
     "TITLE": "leadmgr API",
     "DESCRIPTION": "Leads and campaigns of leadmgr, and the Autocalls-compatible lead endpoints.",

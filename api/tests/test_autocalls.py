@@ -196,3 +196,14 @@ def test_bad_list_parameters_are_400(op, params):
 
 def test_the_list_needs_a_token(db):
     assert api_client().get(LIST).status_code == 401
+
+
+def test_the_list_costs_six_queries(op, campaign, django_assert_num_queries):
+    for _ in range(3):
+        make_lead(campaign, contacts=["+14155550199"])
+    op.get(LIST)  # the token's last use is written on the first request only
+    # token + user, the user's permissions (own, groups'), the page with its campaigns, its
+    # contacts, the capped count.
+    with django_assert_num_queries(6):
+        page = op.get(LIST).json()
+    assert len(page["data"]) == 3

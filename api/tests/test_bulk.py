@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from api import rows
+from api import parsers, rows
 from api import serializers as s
 from api.tests.helpers import api_client
 from leadmgr.testing import make_lead
@@ -163,3 +163,16 @@ def test_ten_thousand_leads_in_one_request(st, campaign):
     assert body["created"] == 10_000 and body["rejected"] == 0
     assert Lead.objects.count() == 10_000 and SecondaryContact.objects.count() == 5_000
     assert Lead.objects.filter(status=Status.CREATED).count() == 10_000
+
+
+def test_a_body_over_the_limit_is_413_and_bad_json_is_400(st, settings):
+    settings.LEADMGR_API_MAX_BODY_MB = 1
+    response = st.post(
+        BULK, data='{"items": [' + '{"x": 1},' * 200_000 + "{}]}", content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert response.json()["detail"] == parsers.E_TOO_LARGE.format(mb=1)
+    response = st.post(BULK, data="[" * 100_000, content_type="application/json")
+    assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+    response = st.post(BULK, data='{"items": NaN}', content_type="application/json")
+    assert response.status_code == 400

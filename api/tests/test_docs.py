@@ -66,3 +66,14 @@ def test_an_unknown_api_address_is_a_problem_404(path, db):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["detail"] == "No API endpoint at this address: see /api/docs/."
+
+
+def test_every_operation_has_a_summary(client):
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    missing = [
+        op["operationId"]
+        for item in schema["paths"].values()
+        for op in item.values()
+        if not op.get("summary")
+    ]
+    assert missing == []

@@ -449,3 +449,43 @@ def test_status_scheduled_needs_a_time_and_processing_is_not_offered(op, campaig
         op.post_json(f"{detail(lead.pk)}status/", {"status": "scheduled", "scheduled_at": at}).status_code
         == 200
     )
+
+
+def test_a_key_is_forgotten_after_a_day(op, operator, campaign):
+    from api.models import IdempotencyKey
+
+    body = {
+        "phone_number": P1,
+        "campaign": campaign.pk,
+        "variables": {"customer_name": "A"},
+        "on_duplicate": "skip",
+    }
+    assert op.post_json(LEADS, body, headers={"Idempotency-Key": "old"}).status_code == 201
+    IdempotencyKey.objects.update(created_at=timezone.now() - idempotency.KEEP - dt.timedelta(seconds=1))
+    other = body | {"phone_number": P2}
+    # Past its day the key is new again: another body is a new request, not a 422.
+    assert op.post_json(LEADS, other, headers={"Idempotency-Key": "old"}).status_code == 201
+    assert IdempotencyKey.objects.filter(user=operator).count() == 1
+
+
+def test_a_key_still_in_progress_is_409(op, operator, campaign):
+    from api.models import IdempotencyKey
+
+    body = {"phone_number": P1, "campaign": campaign.pk, "variables": {"customer_name": "A"}}
+    IdempotencyKey.objects.create(user=operator, key="busy", request_hash="x", status_code=0, response={})
+    response = op.post_json(LEADS, body, headers={"Idempotency-Key": "busy"})
+    assert response.status_code == 409
+    assert response.json()["detail"] == idempotency.E_KEY_IN_PROGRESS
+    assert not Lead.objects.exists()
+
+
+def test_a_kept_contact_written_another_way_keeps_its_calls(op, campaign):
+    lead = make_lead(campaign, P1, contacts=[P2])
+    contact = lead.contacts.get()
+    CallAttempt.objects.create(
+        lead=lead, contact=contact, attempt_number=1, phone=P2, started_at=timezone.now()
+    )
+    body = {"secondary_contacts": [{"phone_number": "+1 (415) 555-0102"}]}
+    assert op.patch_json(detail(lead.pk), body).status_code == 200
+    assert list(lead.contacts.values_list("pk", "phone")) == [(contact.pk, P2)]
+    assert CallAttempt.objects.get().contact_id == contact.pk

@@ -144,3 +144,14 @@ def test_the_top_bar_links_the_tokens_page(client, operator):
 def test_the_tokens_page_needs_sign_in(client, db):
     response = client.get(reverse("api:tokens"))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_an_admin_revokes_tokens_in_the_admin(client, admin_user, operator):
+    token, key = tokens.token_create(user=operator, name="laptop")
+    client.force_login(admin_user)
+    page = client.get("/admin/api/apitoken/")
+    assert page.status_code == 200 and "laptop" in page.content.decode()
+    assert tokens.hash_key(key) not in page.content.decode()
+    client.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
+    assert ApiClient(key).get(LEADS).status_code == 401

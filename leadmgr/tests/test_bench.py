@@ -13,7 +13,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-SCRIPTS = ["generate", "ui_pages", "admin_changelist", "csv_import", "csv_export", "runner_claims"]
+SCRIPTS = [
+    "generate",
+    "ui_pages",
+    "admin_changelist",
+    "csv_import",
+    "csv_export",
+    "runner_claims",
+    "api_bulk",
+]
 
 
 def fresh_clone_env(**extra: str) -> dict[str, str]:
