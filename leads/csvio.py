@@ -33,7 +33,7 @@ from typing import BinaryIO
 
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet, TextField
+from django.db.models import Count, Exists, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -42,7 +42,7 @@ from campaigns.models import VARIABLE_NAME_RE, Campaign
 from campaigns.windows import Window
 from leadmgr import db
 
-from . import lifecycle, selectors, services, textsearch, xlsxio
+from . import lifecycle, selectors, services, textsearch, variable_names, xlsxio
 from . import variables as lead_variables
 from .file_duplicates import FileDuplicates
 from .models import Lead, SecondaryContact, Status, StatusChange
@@ -903,6 +903,7 @@ def import_leads(
         else:
             result.written = True
             textsearch.catch_up()  # the new leads into the search index, in one statement
+            variable_names.catch_up()  # and their variable names, for the next export's header
             if on_written:
                 on_written(result)
     return result
@@ -1155,12 +1156,6 @@ class ExportPlan:
         return names
 
 
-def _keys_sql(table_sql: str, params: Sequence) -> tuple[str, Sequence]:
-    if connection.vendor == "postgresql":
-        return f"SELECT DISTINCT jsonb_object_keys(t.variables) FROM ({table_sql}) t", params
-    return f"SELECT DISTINCT j.key FROM ({table_sql}) t, json_each(t.variables) j", params
-
-
 def _scalar_rows(sql: str, params: Sequence) -> list:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -1181,34 +1176,16 @@ def _assistant_order() -> list[str]:
     return names
 
 
-def _variable_keys(leads: QuerySet[Lead]) -> set[str]:
+def _campaigns_of(leads: QuerySet[Lead]) -> list[int] | None:
+    """The campaigns ``leads`` has leads in (None: no filter, every campaign); one query, each
+    campaign asked for its first matching lead."""
+    if not leads.query.where:
+        return None
+    in_it = Exists(leads.filter(campaign_id=OuterRef("pk")).order_by().values("pk"))
     try:
-        sql, params = leads.order_by().values("variables").query.sql_with_params()
+        return list(Campaign.objects.filter(in_it).order_by().values_list("pk", flat=True))
     except EmptyResultSet:  # a filter that can match nothing
-        return set()
-    return set(_scalar_rows(*_keys_sql(sql, params)))
-
-
-def _variable_keys_batched(
-    leads: QuerySet[Lead], *, batch_size: int, progress: Callable[[int], None]
-) -> set[str]:
-    """The same keys, found ``batch_size`` leads at a time in id order, reporting the leads read."""
-    found: set[str] = set()
-    last, read = 0, 0
-    while True:
-        window = leads.filter(pk__gt=last).order_by("pk").values("id", "variables")[:batch_size]
-        try:
-            sql, params = window.query.sql_with_params()
-        except EmptyResultSet:  # a filter that can match nothing
-            return found
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*), MAX(t.id) FROM ({sql}) t", params)
-            n, top = cursor.fetchone()
-        if not n:
-            return found
-        found |= set(_scalar_rows(*_keys_sql(sql, params)))
-        last, read = top, read + n
-        progress(read)
+        return []
 
 
 def plan_export(
@@ -1221,10 +1198,11 @@ def plan_export(
 ) -> ExportPlan:
     """Which columns an export of ``leads`` writes.
 
-    Without ``columns``: every fixed column and every variable any of the leads sets (found with one
-    scan of the set), so the file imports back into equal leads. With ``columns``: those (``phone``
-    is always kept so the file stays importable); names that are not fixed columns are variables.
-    With ``progress``, the scan reads ``batch_size`` leads at a time and reports the leads read.
+    Without ``columns``: every fixed column and every variable the leads' campaigns use
+    (``variable_names``: a superset of what these leads set, known without reading them), so the
+    file imports back into equal leads. With ``columns``: those (``phone`` is always kept so the
+    file stays importable); names that are not fixed columns are variables. ``progress`` and
+    ``batch_size`` are kept for the export's background job, which no longer needs to scan.
     """
     if columns:
         chosen = [c.strip() for c in columns if c and c.strip()]
@@ -1236,13 +1214,12 @@ def plan_export(
         ]
     else:
         core = list(CORE_COLUMNS)
-        if progress:
-            found = _variable_keys_batched(leads, batch_size=batch_size, progress=progress)
-        else:
-            found = _variable_keys(leads)
+        found, contact_names = variable_names.names(_campaigns_of(leads))
         ordered = [n for n in _assistant_order() if n in found]
         variables = ordered + sorted(found - set(ordered))
     plan = ExportPlan(core=core, variables=variables)
+    if progress:
+        progress(0)
     if with_secondary:
         contacts = SecondaryContact.objects.all()
         if leads.query.where:  # unfiltered: skip an IN (every lead id) the database would build
@@ -1255,8 +1232,9 @@ def plan_export(
         else:
             plan.contacts = (_scalar_rows(f"SELECT MAX(n) FROM ({sql}) t", params) or [0])[0] or 0
         if plan.contacts:
-            sql, params = contacts.order_by().values("variables").query.sql_with_params()
-            plan.contact_variables = sorted(set(_scalar_rows(*_keys_sql(sql, params))))
+            if columns:
+                contact_names = variable_names.names(_campaigns_of(leads))[1]
+            plan.contact_variables = sorted(contact_names)
     return plan
 
 
