@@ -5,9 +5,10 @@ from django.db.models.signals import post_migrate
 
 
 def _after_migrate(sender, using, verbosity=1, **kwargs) -> None:
-    from . import services, textsearch
+    from . import services, textsearch, variable_names
 
     textsearch.ensure(using, verbosity)
+    variable_names.ensure(using, verbosity)
     services.refresh_statistics(using)
 
 

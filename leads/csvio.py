@@ -29,11 +29,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import BinaryIO
 
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet, TextField
+from django.db.models import Count, Exists, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -44,7 +45,7 @@ from compliance import selectors as compliance
 from leadmgr import db
 from webhooks import outbox
 
-from . import lifecycle, selectors, services, textsearch, xlsxio
+from . import lifecycle, selectors, services, textsearch, variable_names, xlsxio
 from . import variables as lead_variables
 from .file_duplicates import FileDuplicates
 from .models import Lead, SecondaryContact, Status, StatusChange
@@ -959,6 +960,7 @@ def import_rows(
             result.written = True
             textsearch.catch_up()  # the new leads into the search index, in one statement
             outbox.import_finished(result.counts, campaign=campaign, user=user)
+            variable_names.catch_up()  # and their variable names, for the next export's header
             if on_written:
                 on_written(result)
     return result
@@ -1233,12 +1235,6 @@ class ExportPlan:
         return names
 
 
-def _keys_sql(table_sql: str, params: Sequence) -> tuple[str, Sequence]:
-    if connection.vendor == "postgresql":
-        return f"SELECT DISTINCT jsonb_object_keys(t.variables) FROM ({table_sql}) t", params
-    return f"SELECT DISTINCT j.key FROM ({table_sql}) t, json_each(t.variables) j", params
-
-
 def _scalar_rows(sql: str, params: Sequence) -> list:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -1259,34 +1255,16 @@ def _assistant_order() -> list[str]:
     return names
 
 
-def _variable_keys(leads: QuerySet[Lead]) -> set[str]:
+def _campaigns_of(leads: QuerySet[Lead]) -> list[int] | None:
+    """The campaigns ``leads`` has leads in (None: no filter, every campaign); one query, each
+    campaign asked for its first matching lead."""
+    if not leads.query.where:
+        return None
+    in_it = Exists(leads.filter(campaign_id=OuterRef("pk")).order_by().values("pk"))
     try:
-        sql, params = leads.order_by().values("variables").query.sql_with_params()
+        return list(Campaign.objects.filter(in_it).order_by().values_list("pk", flat=True))
     except EmptyResultSet:  # a filter that can match nothing
-        return set()
-    return set(_scalar_rows(*_keys_sql(sql, params)))
-
-
-def _variable_keys_batched(
-    leads: QuerySet[Lead], *, batch_size: int, progress: Callable[[int], None]
-) -> set[str]:
-    """The same keys, found ``batch_size`` leads at a time in id order, reporting the leads read."""
-    found: set[str] = set()
-    last, read = 0, 0
-    while True:
-        window = leads.filter(pk__gt=last).order_by("pk").values("id", "variables")[:batch_size]
-        try:
-            sql, params = window.query.sql_with_params()
-        except EmptyResultSet:  # a filter that can match nothing
-            return found
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*), MAX(t.id) FROM ({sql}) t", params)
-            n, top = cursor.fetchone()
-        if not n:
-            return found
-        found |= set(_scalar_rows(*_keys_sql(sql, params)))
-        last, read = top, read + n
-        progress(read)
+        return []
 
 
 def plan_export(
@@ -1299,10 +1277,11 @@ def plan_export(
 ) -> ExportPlan:
     """Which columns an export of ``leads`` writes.
 
-    Without ``columns``: every fixed column and every variable any of the leads sets (found with one
-    scan of the set), so the file imports back into equal leads. With ``columns``: those (``phone``
-    is always kept so the file stays importable); names that are not fixed columns are variables.
-    With ``progress``, the scan reads ``batch_size`` leads at a time and reports the leads read.
+    Without ``columns``: every fixed column and every variable the leads' campaigns use
+    (``variable_names``: a superset of what these leads set, known without reading them), so the
+    file imports back into equal leads. With ``columns``: those (``phone`` is always kept so the
+    file stays importable); names that are not fixed columns are variables. ``progress`` and
+    ``batch_size`` are kept for the export's background job, which no longer needs to scan.
     """
     if columns:
         chosen = [c.strip() for c in columns if c and c.strip()]
@@ -1314,13 +1293,12 @@ def plan_export(
         ]
     else:
         core = list(CORE_COLUMNS)
-        if progress:
-            found = _variable_keys_batched(leads, batch_size=batch_size, progress=progress)
-        else:
-            found = _variable_keys(leads)
+        found, contact_names = variable_names.names(_campaigns_of(leads))
         ordered = [n for n in _assistant_order() if n in found]
         variables = ordered + sorted(found - set(ordered))
     plan = ExportPlan(core=core, variables=variables)
+    if progress:
+        progress(0)
     if with_secondary:
         contacts = SecondaryContact.objects.all()
         if leads.query.where:  # unfiltered: skip an IN (every lead id) the database would build
@@ -1333,8 +1311,9 @@ def plan_export(
         else:
             plan.contacts = (_scalar_rows(f"SELECT MAX(n) FROM ({sql}) t", params) or [0])[0] or 0
         if plan.contacts:
-            sql, params = contacts.order_by().values("variables").query.sql_with_params()
-            plan.contact_variables = sorted(set(_scalar_rows(*_keys_sql(sql, params))))
+            if columns:
+                contact_names = variable_names.names(_campaigns_of(leads))[1]
+            plan.contact_variables = sorted(contact_names)
     return plan
 
 
@@ -1346,6 +1325,36 @@ def _cell(value) -> str:
     if isinstance(value, bool | int | float):
         return neutralise(json.dumps(value))
     return neutralise(json.dumps(value, ensure_ascii=False))
+
+
+_SEPARATOR = "\x1f"
+# A cell after the first of a row's joined text cells that begins with a formula trigger (a
+# literal first character lets the search skip from separator to separator).
+_NEEDS_CARE = re.compile("\x1f[" + re.escape("".join(FORMULA_TRIGGERS)) + "]")
+_TRIGGER_SET = frozenset(FORMULA_TRIGGERS)
+_json_scan = json.JSONDecoder().scan_once
+
+
+def _loads(text: str):
+    """json.loads for the JSON the database returns (no leading blank): the C scanner directly."""
+    try:
+        value, end = _json_scan(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
+
+
+def _variable_cells(values: dict, names: list[str]) -> list[str]:
+    """The cells of ``names`` from a lead's (or contact's) variables, formula-safe. Nearly every
+    row is plain text that needs nothing: one join and one search tell, then the row is as it is."""
+    row = list(map(values.get, names, repeat("")))
+    try:
+        joined = _SEPARATOR.join(row)
+    except TypeError:  # a number, a boolean, JSON null, a list: each cell on its own
+        return [_cell(v) for v in row]
+    if joined[:1] in _TRIGGER_SET or _NEEDS_CARE.search(joined):
+        return [_cell(v) for v in row]
+    return row
 
 
 def _phone_cell(phone: str) -> str:
@@ -1464,9 +1473,11 @@ def export_rows(
             f"SELECT lead_id, phone, variables FROM {connection.ops.quote_name(SecondaryContact._meta.db_table)}"
             " WHERE lead_id IN ({marks}) ORDER BY lead_id, position, id"
         )
-    loads = json.loads
+    loads = _loads
+    cells = _variable_cells
     iso = _iso
     blank_contact = [""] * (1 + len(contact_vars))
+    blank_variables = [""] * len(variables)
     # Each exported column as a function of the raw row tuple.
     getters = {
         "id": lambda r: r[0],
@@ -1511,25 +1522,23 @@ def export_rows(
                 else:
                     row = [g(r) for g in core_getters]
                 values = r[8]
-                if isinstance(values, str):
+                if values.__class__ is str:
                     values = loads(values)
                 if values:
-                    get = values.get
-                    row.extend(_cell(get(name)) for name in variables)
+                    row += cells(values, variables)
                 else:
-                    row.extend([""] * len(variables))
+                    row += blank_variables
                 if n_contacts:
                     own = contacts_by_lead.get(r[0], ())
                     for i in range(n_contacts):
                         if i < len(own):
                             phone, cvalues = own[i]
-                            if isinstance(cvalues, str):
+                            if cvalues.__class__ is str:
                                 cvalues = loads(cvalues)
                             row.append(_phone_cell(phone))
-                            cget = (cvalues or {}).get
-                            row.extend(_cell(cget(name)) for name in contact_vars)
+                            row += cells(cvalues, contact_vars) if cvalues else blank_contact[1:]
                         else:
-                            row.extend(blank_contact)
+                            row += blank_contact
                 rows.append(row)
             yield rows
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from campaigns.models import Assistant, AssistantVariable, Campaign
 
-from . import lifecycle, textsearch
+from . import lifecycle, textsearch, variable_names
 from .models import Lead, SecondaryContact, Status
 
 # US area codes across all four mainland time zones, and London: phonenumbers accepts all of them.
@@ -343,6 +343,7 @@ def bulk_generate(n_leads: int, *, seed: int = 11, batch: int = 5_000, progress=
             cursor.executemany(lead_sql, leads)
             cursor.executemany(contact_sql, contacts)
             textsearch.catch_up()
+            variable_names.catch_up()
         done += size
         if progress:
             progress(done)
