@@ -30,7 +30,7 @@ PASSWORD = os.environ.get("LOAD_PASSWORD", "")
 MAX_LEAD_ID = int(os.environ.get("LOAD_MAX_LEAD_ID", "1000"))
 CAMPAIGN_IDS = [int(c) for c in os.environ.get("LOAD_CAMPAIGN_IDS", "1").split(",")]
 STOP_AFTER_TOUR = os.environ.get("LOAD_STOP_AFTER_TOUR") == "1"
-WAIT = [float(w) for w in os.environ.get("LOAD_WAIT", "1,3").split(",")]
+WAIT = [float(w) for w in os.environ.get("LOAD_WAIT", "3,10").split(",")]
 
 NAMES = ["Tanaka", "García", "Patel", "Sarah Johnson", "Müller", "Chen"]
 COMPANIES = ["Northwind Traders", "Acme Analytics", "Summit Realty", "Orbit Fitness"]

@@ -565,10 +565,6 @@ def run(args: argparse.Namespace) -> dict:
         log(f"starting bin/serve on {base_url} and {args.runners - 1} more runner(s) …")
         serve = procs.start("serve", [str(ROOT / "bin" / "serve")], env)
         wait_for_health(base_url, serve, timeout=600)
-        runners = [
-            procs.start(f"runner {i}", [sys.executable, "manage.py", "run_campaigns"], env)
-            for i in range(2, args.runners + 1)
-        ]
         report["web_workers"] = (
             sum(
                 1
@@ -578,37 +574,55 @@ def run(args: argparse.Namespace) -> dict:
             - 1
         )
 
-        # The load: locust and the import under load start together.
-        locust_env = clean_env(
-            LOAD_USER_PREFIX=info["user_prefix"],
-            LOAD_USERS=str(args.users),
-            LOAD_PASSWORD=password,
-            LOAD_MAX_LEAD_ID=str(info["max_lead_id"]),
-            LOAD_CAMPAIGN_IDS=",".join(map(str, info["campaign_ids"])),
-            LOAD_WAIT=args.wait,
-            LOAD_STOP_AFTER_TOUR="1" if args.stop_after_tour else "0",
-        )
-        prefix = logs / "locust"
-        locust_cmd = [
-            sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
-            "--users", str(args.users), "--spawn-rate", str(args.spawn_rate), "--run-time", f"{args.duration}s",
-            "--host", base_url, "--csv", str(prefix), "--json-file", str(prefix), "--only-summary", "--stop-timeout", "10",
-            "--loglevel", "WARNING", "--exit-code-on-error", "0",
-        ]  # fmt: skip
+        def locust(name: str, users: int, seconds: int, wait: str, stop_after_tour: bool) -> Proc:
+            prefix = str(logs / name)
+            env = clean_env(
+                LOAD_USER_PREFIX=info["user_prefix"],
+                LOAD_USERS=str(users),
+                LOAD_PASSWORD=password,
+                LOAD_MAX_LEAD_ID=str(info["max_lead_id"]),
+                LOAD_CAMPAIGN_IDS=",".join(map(str, info["campaign_ids"])),
+                LOAD_WAIT=wait,
+                LOAD_STOP_AFTER_TOUR="1" if stop_after_tour else "0",
+            )
+            cmd = [
+                sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
+                "--users", str(users), "--spawn-rate", str(args.spawn_rate), "--run-time", f"{seconds}s",
+                "--host", base_url, "--csv", prefix, "--json-file", prefix, "--only-summary",
+                "--stop-timeout", "10", "--loglevel", "WARNING", "--exit-code-on-error", "0",
+            ]  # fmt: skip
+            return procs.start(name, cmd, env)
+
+        def finish(proc: Proc, seconds: int) -> None:
+            try:
+                proc.popen.wait(timeout=seconds + 120)
+            except subprocess.TimeoutExpired:
+                raise SystemExit(f"{proc.role} did not stop by itself within its run time + 120 s") from None
+
+        # The same-run baseline: one user clicking without pause, nothing else of the run busy but
+        # bin/serve's own runner.
+        if args.baseline:
+            log(f"baseline: one user alone for {args.baseline} s …")
+            started = time.monotonic()
+            finish(locust("baseline", 1, args.baseline, "0,0", False), args.baseline)
+            report["baseline"], _ = read_locust(logs / "baseline", time.monotonic() - started)
+
+        # The load: the users, the other runners and the import under load start together.
+        runners = [
+            procs.start(f"runner {i}", [sys.executable, "manage.py", "run_campaigns"], env)
+            for i in range(2, args.runners + 1)
+        ]
         since = dt.datetime.now(dt.UTC)
-        locust = procs.start("locust", locust_cmd, locust_env)
+        users = locust("locust", args.users, args.duration, args.wait, args.stop_after_tour)
         loaded_proc, loaded = timed_import(
             procs, "import (under load)", env, csv_path, info["import_campaigns"]["loaded"]
         )
-        sampler = Sampler([serve, *runners, locust, loaded_proc], postgres=not args.sqlite)
+        sampler = Sampler([serve, *runners, users, loaded_proc], postgres=not args.sqlite)
         sampler.start()
         log(
             f"load: {args.users} users for {args.duration} s, {args.runners} runners, an import of {args.import_rows:,} rows"
         )
-        try:
-            locust.popen.wait(timeout=args.duration + 120)
-        except subprocess.TimeoutExpired:
-            raise SystemExit("locust did not stop by itself within its run time + 120 s") from None
+        finish(users, args.duration)
         until = dt.datetime.now(dt.UTC)
         # The import under load, when slower than the users' run, still finishes (bounded).
         loaded["thread"].join(timeout=args.import_timeout)
@@ -620,7 +634,12 @@ def run(args: argparse.Namespace) -> dict:
         procs.stop([*runners, serve], grace=30)
         procs.stop_all(grace=5)
 
-        pages, failures = read_locust(prefix, (until - since).total_seconds())
+        pages, failures = read_locust(logs / "locust", (until - since).total_seconds())
+        for name, figures in pages.items():
+            alone = report.get("baseline", {}).get(name)
+            if alone and alone["p50_ms"]:
+                figures["alone_p50_ms"] = alone["p50_ms"]
+                figures["p50_vs_alone"] = round(figures["p50_ms"] / alone["p50_ms"], 1)
         report["pages"] = pages
         report["failures"] = failures
         report["server_responses"] = server_statuses(logs / "serve.err")
@@ -680,8 +699,8 @@ def render(report: dict) -> str:
         f"(mean {m['loadavg_1m_mean']:.1f}) during the run, CPU busy {m['cpu_busy_pct']:.0f}%, "
         f"other users' work ≈ {m['others_cores']:.2f} cores",
         "",
-        "| page | requests | errors | p50 ms | p95 ms | p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| page | requests | errors | p50 ms | p95 ms | p99 ms | max ms | one user alone: p50 ms | p50 ÷ alone |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     order = [n for n in PAGES if n in r["pages"]] + [n for n in r["pages"] if n not in PAGES]
     for name in order:
@@ -691,7 +710,7 @@ def render(report: dict) -> str:
             flag = " (exempt)" if name in P95_EXEMPT else " **over**"
         lines.append(
             f"| {name} | {p['requests']:,} | {p['failures']} | {p['p50_ms']:.0f} | {p['p95_ms']:.0f}{flag} "
-            f"| {p['p99_ms']:.0f} | {p['max_ms']:,} |"
+            f"| {p['p99_ms']:.0f} | {p['max_ms']:,} | {p.get('alone_p50_ms', '–')} | {p.get('p50_vs_alone', '–')} |"
         )
     for f in r["failures"]:
         lines.append(f"failure: {f['name']}: {f['error']} ×{f['occurrences']}")
@@ -741,7 +760,10 @@ def main() -> None:
         action="store_true",
         help="end the load once every user has visited every page (--duration still bounds it)",
     )
-    parser.add_argument("--wait", default="1,3", help="seconds an operator pauses between clicks: min,max")
+    parser.add_argument(
+        "--baseline", type=int, default=30, help="seconds of one user alone before the load (0: none)"
+    )
+    parser.add_argument("--wait", default="3,10", help="seconds an operator pauses between clicks: min,max")
     parser.add_argument("--runners", type=int, default=4, help="run_campaigns workers (bin/serve's included)")
     parser.add_argument("--concurrency", type=int, default=100, help="the running campaign's call limit")
     parser.add_argument(

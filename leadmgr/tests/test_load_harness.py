@@ -30,8 +30,12 @@ def test_the_load_driver_reports_every_page_without_errors_and_stops_everything(
         "--users": 2,
         "--spawn-rate": 2,
         "--duration": 120,
+        "--baseline": 1,
         "--wait": "0.1,0.3",
         "--runners": 2,
+        # Slow calls, few at once: the 150-odd due leads last past the baseline into the load.
+        "--concurrency": 5,
+        "--speedup": 10,
         "--import-rows": 200,
         "--web-workers": 2,
         "--data-dir": tmp_path,
@@ -62,6 +66,9 @@ def test_the_load_driver_reports_every_page_without_errors_and_stops_everything(
     assert report["server_responses"].get("tracebacks", 0) == 0
     assert report["runner_tracebacks"] == 0
     assert report["targets"]["every_page_visited"]["ok"] is True
+    # The same-run baseline (one user alone) was measured and set beside the loaded figures.
+    assert report["baseline"]["sign-in POST"]["requests"] == 1
+    assert pages["sign-in form"]["alone_p50_ms"] > 0
     assert report["targets"]["zero_errors"] == {"ok": True, "errors": 0}
 
     check = report["database_check"]
