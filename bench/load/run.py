@@ -33,6 +33,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -54,6 +55,8 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 from pages import PAGES  # noqa: E402
 
+# The client of a PostgreSQL backend in its process title: "127.0.0.1(53234)", "[::1](5)", "[local]".
+BACKEND_CLIENT = re.compile(r".+\(\d+\)|\[local\]")
 PG_SERVER = os.environ.get("LOAD_PG_SERVER", "postgres://postgres@127.0.0.1:5432")
 TARGET_P95_MS = 300
 TARGET_IMPORT_RATIO = 0.5
@@ -159,10 +162,10 @@ class Sampler(threading.Thread):
     """Each second: CPU time and RSS of every process of the run (by role) and of the database
     server, the machine's CPU use and load average."""
 
-    def __init__(self, roots: list[Proc], postgres: bool) -> None:
+    def __init__(self, roots: list[Proc], database: str | None) -> None:
         super().__init__(daemon=True)
         self.roots = roots
-        self.postgres = postgres
+        self.database = database  # PostgreSQL: the database whose backends are ours
         self.stopped = threading.Event()
         self.procs: dict[int, tuple[psutil.Process, Sample]] = {}
         self.loadavg: list[float] = []
@@ -201,11 +204,23 @@ class Sampler(threading.Thread):
                 top = psutil.Process(root.popen.pid)
                 for proc in [top, *top.children(recursive=True)]:
                     found.append((self._role(root, proc), proc))
-        if self.postgres:
-            for proc in psutil.process_iter(["name"]):
-                if proc.info["name"] in ("postgres", "postmaster"):
-                    found.append(("PostgreSQL (whole server)", proc))
-                    self.outsiders.add(proc.pid)
+        if self.database:
+            # A backend's title names its database ("postgres: 15/main: <user> <database> <client>
+            # <state>"): ours, else the server's own processes (checkpointer, WAL writer, …); the
+            # backends of other databases on a shared server are left out.
+            for proc in psutil.process_iter(["name", "cmdline"]):
+                if proc.info["name"] not in ("postgres", "postmaster"):
+                    continue
+                words = " ".join(proc.info["cmdline"] or ()).split()
+                client = next((i for i, w in enumerate(words) if BACKEND_CLIENT.fullmatch(w)), None)
+                if client is None:
+                    role = "PostgreSQL: server processes (shared)"
+                elif words[client - 1] == self.database:
+                    role = "PostgreSQL: this database's backends"
+                else:
+                    continue
+                found.append((role, proc))
+                self.outsiders.add(proc.pid)
         return found
 
     def sample(self) -> None:
@@ -617,7 +632,7 @@ def run(args: argparse.Namespace) -> dict:
         loaded_proc, loaded = timed_import(
             procs, "import (under load)", env, csv_path, info["import_campaigns"]["loaded"]
         )
-        sampler = Sampler([serve, *runners, users, loaded_proc], postgres=not args.sqlite)
+        sampler = Sampler([serve, *runners, users, loaded_proc], None if args.sqlite else args.database)
         sampler.start()
         log(
             f"load: {args.users} users for {args.duration} s, {args.runners} runners, an import of {args.import_rows:,} rows"
