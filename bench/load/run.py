@@ -645,6 +645,10 @@ def run(args: argparse.Namespace) -> dict:
         sampler.join()
         if loaded_proc.popen.poll() is None:
             loaded["exit_code"] = "still running: stopped"
+        # bin/serve stops the whole site when one of its processes dies on its own.
+        report["site_up_to_the_end"] = serve.popen.poll() is None
+        if not report["site_up_to_the_end"]:
+            log(f"bin/serve stopped on its own during the load (exit status {serve.popen.returncode})")
         log("stopping …")
         procs.stop([*runners, serve], grace=30)
         procs.stop_all(grace=5)
@@ -700,6 +704,7 @@ def targets(report: dict) -> dict:
         "zero_double_dials": {"ok": check["double_dials"] == 0 and check["double_claims"] == 0},
         "no_stuck_leads": {"ok": check["processing_left"] == 0},
         "import_ge_half_unloaded": {"ok": report["import"]["ratio"] >= TARGET_IMPORT_RATIO},
+        "site_up_to_the_end": {"ok": report["site_up_to_the_end"]},
         "every_page_visited": {"ok": all(pages.get(n, {}).get("requests") for n in PAGES)},
     }
 

@@ -66,6 +66,7 @@ def test_the_load_driver_reports_every_page_without_errors_and_stops_everything(
     assert report["server_responses"].get("tracebacks", 0) == 0
     assert report["runner_tracebacks"] == 0
     assert report["targets"]["every_page_visited"]["ok"] is True
+    assert report["site_up_to_the_end"] is True
     # The same-run baseline (one user alone) was measured and set beside the loaded figures.
     assert report["baseline"]["sign-in POST"]["requests"] == 1
     assert pages["sign-in form"]["alone_p50_ms"] > 0
