@@ -96,6 +96,11 @@ def free_port() -> int:
 # --- processes --------------------------------------------------------------------------------------
 
 
+def log_name(role: str) -> str:
+    """A process's log file name: "import (unloaded)" → import-unloaded."""
+    return re.sub(r"[^\w.]+", "-", role).strip("-")
+
+
 @dataclass
 class Proc:
     role: str
@@ -112,9 +117,8 @@ class Processes:
         self.all: list[Proc] = []
 
     def start(self, role: str, cmd: list[str], env: dict[str, str]) -> Proc:
-        name = role.replace(" ", "-")
-        out = open(self.logs / f"{name}.out", "w")  # noqa: SIM115 (closed with the process)
-        err = open(self.logs / f"{name}.err", "w")  # noqa: SIM115
+        out = open(self.logs / f"{log_name(role)}.out", "w")  # noqa: SIM115 (closed with the process)
+        err = open(self.logs / f"{log_name(role)}.err", "w")  # noqa: SIM115
         popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
         out.close()
         err.close()
@@ -573,7 +577,7 @@ def run(args: argparse.Namespace) -> dict:
         proc, idle = timed_import(procs, "import (unloaded)", env, csv_path, info["import_campaigns"]["idle"])
         idle["thread"].join()
         if idle["exit_code"] != 0:
-            raise SystemExit(f"the unloaded import failed, see {logs}/import-(unloaded).err")
+            raise SystemExit(f"the unloaded import failed, see {logs}/{log_name(proc.role)}.err")
         idle_rate = args.import_rows / idle["seconds"]
         log(f"  {idle['seconds']:.1f} s, {idle_rate:,.0f} rows/s")
 
@@ -663,8 +667,7 @@ def run(args: argparse.Namespace) -> dict:
         report["failures"] = failures
         report["server_responses"] = server_statuses(logs / "serve.err")
         report["runner_tracebacks"] = sum(
-            (logs / f"{p.role.replace(' ', '-')}.err").read_text(errors="replace").count("Traceback")
-            for p in runners
+            (logs / f"{log_name(p.role)}.err").read_text(errors="replace").count("Traceback") for p in runners
         )
         report["database_check"] = db_task(
             url, "check", "--since", since.isoformat(), "--until", until.isoformat()
