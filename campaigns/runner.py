@@ -46,7 +46,7 @@ from webhooks import outbox
 from . import services
 from .models import Assistant, Campaign, RunnerDecision
 from .providers import OUTCOMES, CallRequest, CallResult, Provider, get_provider, signing
-from .windows import Window, WindowState
+from .windows import Window, WindowState, zones_for
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,10 @@ CANDIDATE_FACTOR = 2
 WINDOW_CHECKS_PER_CLAIM = 5_000
 # How long a lead missing a required variable waits before the runner looks at it again.
 MISSING_VARIABLE_RECHECK = dt.timedelta(minutes=15)
-# The most due leads the start preview checks one by one; beyond, it scales their proportions.
-PREVIEW_SAMPLE = 20_000
+# The most due leads the start preview checks; beyond, it scales their proportions. 2,000 puts a
+# proportion within about 2 points (95%), and keeps the fragment's phone parsing near 0.1 s: with
+# 20,000 it took 1-1.5 s of CPU at a million leads, seconds a page under load (bench/load).
+PREVIEW_SAMPLE = 2_000
 
 DETAIL_NOT_RUNNING = "campaign no longer running"
 DETAIL_CONTACT_GONE = "the secondary contact was removed before it could be dialled"
@@ -750,9 +752,11 @@ def preview_start(campaign: Campaign, now: dt.datetime | None = None) -> StartPr
     phones = [phone for (phone,) in selectors.take_due(campaign, now, PREVIEW_SAMPLE, ("phone",))]
     window = Window.of(campaign)
     listed = {n for i in range(0, len(phones), 5000) for n in blocked_numbers(phones[i : i + 5000], campaign)}
-    states = Counter(
-        Reason.DO_NOT_CALL if phone in listed else window.verdict(phone, now).state for phone in phones
-    )
+    # By time-zone set, not number by number: a sample holds a few dozen sets, and the preview needs
+    # no next opening (the verdicts' next_open made the fragment take seconds at a million leads).
+    states: Counter = Counter({Reason.DO_NOT_CALL: sum(phone in listed for phone in phones)})
+    for zones, n in Counter(zones_for(phone) for phone in phones if phone not in listed).items():
+        states[window.state(zones, now)] += n
     scale = due / len(phones) if phones else 0
     outside = round(states[WindowState.OUTSIDE] * scale)
     ambiguous = round(states[WindowState.AMBIGUOUS] * scale)

@@ -77,14 +77,22 @@ class Window:
                 # zoneinfo resolves a start inside a daylight-saving gap to the wall time after it.
                 yield dt.datetime.combine(date, self.start, tzinfo=zone).astimezone(dt.UTC)
 
-    def verdict(self, phone: str, now: dt.datetime) -> Verdict:
-        zones = zones_for(phone)
+    def state(self, zones: tuple[ZoneInfo, ...], now: dt.datetime) -> WindowState:
+        """Open in every zone, in none (outside), or in some only or no zone known (ambiguous)."""
         if not zones:
-            return Verdict(WindowState.AMBIGUOUS, now + NO_OPENING_RETRY)
+            return WindowState.AMBIGUOUS
         inside = [self.open_in(zone, now) for zone in zones]
         if all(inside):
-            return Verdict(WindowState.OPEN)
-        state = WindowState.AMBIGUOUS if any(inside) else WindowState.OUTSIDE
+            return WindowState.OPEN
+        return WindowState.AMBIGUOUS if any(inside) else WindowState.OUTSIDE
+
+    def verdict(self, phone: str, now: dt.datetime) -> Verdict:
+        zones = zones_for(phone)
+        state = self.state(zones, now)
+        if state is WindowState.OPEN:
+            return Verdict(state)
+        if not zones:
+            return Verdict(state, now + NO_OPENING_RETRY)
         return Verdict(state, self.next_open(zones, now))
 
     def next_open(self, zones: tuple[ZoneInfo, ...], now: dt.datetime) -> dt.datetime:

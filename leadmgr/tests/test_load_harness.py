@@ -1,0 +1,90 @@
+"""The load test (bench/load/run.py) at a tiny size, so the harness cannot rot: SQLite, a few hundred
+leads, two signed-in operators for a few seconds, two runners and a small import beside them. Every
+page the operators visit answers without an error, the runners dial no lead twice, and every process
+the run started is gone when it returns."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench" / "load"))
+from pages import PAGES  # noqa: E402
+
+# What a developer's shell may hold that the served site must not inherit (the driver sets its own).
+_DROPPED = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "HOST")
+
+
+def test_the_load_driver_reports_every_page_without_errors_and_stops_everything(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED and not k.startswith("SECURE_")}
+    report_path = tmp_path / "report.json"
+    # A tiny size; the load ends once both users have visited every page (at most 120 s).
+    options = {
+        "--leads": 300,
+        "--users": 2,
+        "--spawn-rate": 2,
+        "--duration": 120,
+        "--baseline": 1,
+        "--wait": "0.1,0.3",
+        "--runners": 2,
+        # Slow calls, few at once: the 150-odd due leads last past the baseline into the load.
+        "--concurrency": 5,
+        "--speedup": 10,
+        "--import-rows": 200,
+        "--web-workers": 2,
+        "--data-dir": tmp_path,
+        "--json": report_path,
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "load" / "run.py"),
+            "--sqlite",
+            "--stop-after-tour",
+            *(str(item) for pair in options.items() for item in pair),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+
+    pages = report["pages"]
+    assert sorted(n for n in PAGES if pages.get(n, {}).get("requests", 0) == 0) == []
+    assert {n: p["failures"] for n, p in pages.items() if p["failures"]} == {}
+    assert report["failures"] == []
+    assert report["server_responses"].get("5xx", 0) == 0
+    assert report["server_responses"].get("tracebacks", 0) == 0
+    assert report["runner_tracebacks"] == 0
+    assert report["targets"]["every_page_visited"]["ok"] is True
+    assert report["site_up_to_the_end"] is True
+    # The same-run baseline (one user alone) was measured and set beside the loaded figures.
+    assert report["baseline"]["sign-in POST"]["requests"] == 1
+    assert pages["sign-in form"]["alone_p50_ms"] > 0
+    assert report["targets"]["zero_errors"] == {"ok": True, "errors": 0}
+
+    check = report["database_check"]
+    assert check["claims"] > 0 and check["dials"] > 0
+    assert (check["double_dials"], check["double_claims"], check["processing_left"]) == (0, 0, 0)
+    assert check["imported"] == {"idle": 200, "loaded": 200}
+    assert report["import"]["under_load_exit_code"] == 0
+    assert report["import"]["unloaded_rows_per_s"] > 0 and report["import"]["under_load_rows_per_s"] > 0
+
+    roles = report["resources"]["roles"]
+    assert {"web worker", "runner", "job worker", "locust (the simulated users)"} <= set(roles)
+    assert roles["web worker"]["processes"] == 2 and roles["runner"]["processes"] == 2
+    assert all(roles[r]["peak_rss_mb"] > 0 for r in roles)
+
+    # Nothing left running: every process the run started, and every one seen under them.
+    assert report["pids"]
+    assert [pid for pid in report["pids"] if psutil.pid_exists(pid)] == []
+    assert "| lead edit POST |" in done.stdout
