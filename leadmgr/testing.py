@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import shutil
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -145,3 +146,29 @@ def postgres_server() -> str:
             pytest.fail(f"LEADMGR_REQUIRE_POSTGRES=1 but {url} does not answer: {exc}")
         pytest.skip(NO_PG_SERVER)
     return url
+
+
+# --- the browser tests' Chromium (Debian's, through Playwright) ----------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One browser for the whole run, defined here once: Playwright's sync API refuses to start a
+    second instance while the first runs, which a session fixture defined in each app's browser
+    conftest would do."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

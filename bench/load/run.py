@@ -491,11 +491,16 @@ def server_statuses(err_log: Path) -> dict[str, int]:
     return counts
 
 
-def wait_for_health(url: str, serve: Proc, timeout: float) -> None:
+def wait_for_health(url: str, serve: Proc, timeout: float, logs: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if serve.popen.poll() is not None:
-            raise SystemExit(f"bin/serve exited with status {serve.popen.returncode} before serving")
+            # What bin/serve said (a refused check names its setting) goes with the failure.
+            said = "".join(
+                (logs / f"{log_name(serve.role)}.{kind}").read_text(errors="replace")[-1500:]
+                for kind in ("out", "err")
+            )
+            raise SystemExit(f"bin/serve exited with status {serve.popen.returncode} before serving:\n{said}")
         with (
             contextlib.suppress(urllib.error.URLError, OSError),
             urllib.request.urlopen(f"{url}/healthz", timeout=5) as response,
@@ -583,7 +588,7 @@ def run(args: argparse.Namespace) -> dict:
 
         log(f"starting bin/serve on {base_url} and {args.runners - 1} more runner(s) …")
         serve = procs.start("serve", [str(ROOT / "bin" / "serve")], env)
-        wait_for_health(base_url, serve, timeout=600)
+        wait_for_health(base_url, serve, timeout=600, logs=logs)
         report["web_workers"] = (
             sum(
                 1
