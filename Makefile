@@ -92,7 +92,7 @@ format: install-dev
 
 # Each script generates (once, into bench/data/) or reuses its data and prints figures with their
 # same-run baselines; see bench/README.md. The runner's needs PostgreSQL for its 4-worker figure.
-BENCHES := admin_changelist ui_pages csv_import csv_export runner_claims api_bulk
+BENCHES := admin_changelist ui_pages csv_import csv_export runner_claims api_bulk api_list
 bench: install-dev
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; DEBUG=0 $(PY) bench/$$b.py || exit 1; done
 

@@ -21,6 +21,7 @@ SCRIPTS = [
     "csv_export",
     "runner_claims",
     "api_bulk",
+    "api_list",
 ]
 
 
