@@ -36,6 +36,15 @@ TARGETS_MS = {
     "search, no match": 150,
     "variable search": 150,
     "variable text": 150,
+    # Every sort and filter the table offers (issue 14).
+    "variable search by phone": 150,
+    "status filter": 150,
+    "sort by attempts": 150,
+    "sort by next attempt": 150,
+    "sort by next attempt, desc": 150,
+    "filtered, next attempt asc": 150,
+    "sort by phone": 150,
+    "sort by campaign": 150,
 }
 MAX_QUERIES = 6
 
@@ -107,6 +116,9 @@ def child(args) -> None:
             "status filter": "/leads/?status=rescheduled",
             "sort by attempts": "/leads/?sort=-attempts",
             "sort by next attempt": "/leads/?sort=next_attempt_at",
+            "sort by next attempt, desc": "/leads/?sort=-next_attempt_at",
+            "filtered, next attempt asc": f"/leads/?campaign={campaign.pk}&status=created&status=rescheduled&sort=next_attempt_at",
+            "sort by phone": "/leads/?sort=phone",
             "sort by campaign": "/leads/?sort=campaign",
             "match count (htmx)": f"/leads/count/?campaign={campaign.pk}&status=created",
         }

@@ -20,6 +20,13 @@ UPDATE_CHUNK = 500
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+def nulls_sort_first(conn=None) -> bool:
+    """Whether the database puts NULL before every value in ascending order (and so after them
+    in descending order): SQLite does, PostgreSQL does the opposite. An ORDER BY that agrees with
+    this reads a plain index in either direction; one that does not needs an index of its own."""
+    return (conn or connection).vendor == "sqlite"
+
+
 def storable_text(text: str) -> str:
     """``text`` with the characters no database stores replaced by U+FFFD (the replacement mark)."""
     return _UNSTORABLE.sub("\ufffd", text)

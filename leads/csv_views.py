@@ -367,7 +367,8 @@ def export(request):
         data if request.GET.get("download") else None, variable_names=_variable_names(campaign)
     )
     # The rows checked in the table, when the bulk bar's Export was asked for those only.
-    ids = [pk for pk in map(selectors.parse_id, request.GET.getlist("pk")) if pk is not None]
+    checked = request.GET.getlist("pk") if request.GET.get("all") != "1" else []
+    ids = [pk for pk in map(selectors.parse_id, checked) if pk is not None]
     if request.GET.get("all") == "0" and not ids:
         return render(
             request,

@@ -13,7 +13,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django_tables2 import utils as tables2_utils
 
-from .models import Lead
+from leadmgr import db
+
+from .models import NEXT_ATTEMPT_KNOWN, NEXT_ATTEMPT_MISSING, Lead
 
 STATUS_BADGES = {
     "created": "text-bg-secondary",
@@ -57,6 +59,23 @@ def remember_render_signatures() -> None:
     signature.remembers = True
     signature.__wrapped__ = original
     tables2_utils.signature = signature
+
+
+def next_attempt_order(descending: bool) -> tuple:
+    """The table's sort by next attempt: leads without one last, in both directions.
+
+    In the direction where the database already puts NULL last (SQLite descending, PostgreSQL
+    ascending) the plain order, which lead_queue serves under a campaign and status filter and
+    lead_next_attempt over every lead; in the other, the expression lead_next_attempt_missing or
+    lead_next_attempt_known leads with (over every lead; under a filter the index entries sort).
+    """
+    if descending:
+        if db.nulls_sort_first():
+            return F("next_attempt_at").desc(), F("id").desc()
+        return NEXT_ATTEMPT_KNOWN.desc(), F("next_attempt_at").desc(), F("id").desc()
+    if db.nulls_sort_first():
+        return NEXT_ATTEMPT_MISSING.asc(), F("next_attempt_at").asc(), F("id").asc()
+    return F("next_attempt_at").asc(), F("id").asc()
 
 
 def _when(value) -> str:
@@ -137,10 +156,7 @@ class LeadTable(tables.Table):
 
     def order_next_attempt_at(self, queryset, is_descending: bool):
         """Leads with a next attempt first, soonest (or latest) first; those without one last."""
-        when = F("next_attempt_at")
-        if is_descending:
-            return queryset.order_by(when.desc(nulls_last=True), "-id"), True
-        return queryset.order_by(when.asc(nulls_last=True), "id"), True
+        return queryset.order_by(*next_attempt_order(is_descending)), True
 
     def render_key_variables(self, value) -> str:
         # Each value cut to one short line (CSS), whole on hover: the table fits 1366 px.

@@ -177,7 +177,7 @@ def test_the_leads_table_fits_1366_pixels_and_the_filters_show_whole_names(page,
     expect(company).to_have_attribute("title", "company: Northwind Traders International Holdings Limited")
 
 
-def test_the_bulk_bar_counts_checked_rows_and_exports_those(page, world):
+def test_the_bulk_bar_counts_checked_rows_and_exports_those(page, world, screenshot):
     make_user("sam", group=roles.STAFF)
     sign_in(page, "sam")
     page.goto(f"/leads/?campaign={world['spring'].pk}")
@@ -196,6 +196,7 @@ def test_the_bulk_bar_counts_checked_rows_and_exports_those(page, world):
     expect(page.locator("#export-summary")).to_contain_text("The 2 leads checked in the table")
     expect(page.locator("#export-filter")).to_have_text("Campaign: Spring demo follow-up")
     expect(page.locator("#export-count")).to_have_text("2 leads")
+    screenshot("operator-day-export-checked")
     with page.expect_download() as download:
         page.get_by_role("button", name="Download").click()
     text = Path(download.value.path()).read_text(encoding="utf-8-sig")
@@ -307,12 +308,15 @@ def test_a_duplicate_primary_links_to_the_existing_lead(page, world):
     expect(page).to_have_url(re.compile(rf"/leads/{existing.pk}/$"))
 
 
-def test_status_buttons_explain_themselves_ask_before_leaving_the_queue_and_keep_the_reason(page, world):
+def test_status_buttons_explain_themselves_ask_before_leaving_the_queue_and_keep_the_reason(
+    page, world, screenshot
+):
     lead = world["leads"][1]  # Rescheduled
     make_user("olivia", group=roles.OPERATORS)
     sign_in(page, "olivia")
     page.goto(f"/leads/{lead.pk}/")
     actions = page.locator("#quick-status")
+    screenshot("operator-day-status-buttons")
     expect(actions.locator('[data-status-action="created"]')).to_contain_text(
         "Reset to Created Puts the lead back in the queue for another call attempt; retry limits still hold."
     )
