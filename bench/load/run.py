@@ -565,8 +565,7 @@ def run(args: argparse.Namespace) -> dict:
             "setup",
             "--users",
             str(args.users),
-            "--password",
-            password,
+            f"--password={password}",  # one "=": a token may start with "-"
             "--concurrency",
             str(args.concurrency),
         )
