@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from compliance import dialing
 from compliance import services as compliance_services
+from compliance.hours import CallingHours, calling_hours
 from compliance.selectors import blocked_numbers
 from leadmgr.db import storable_text, update_rows
 from leads import lifecycle, selectors, textsearch
@@ -44,7 +45,7 @@ from leads.models import CallAttempt, Lead, SecondaryContact, Status
 from . import services
 from .models import Assistant, Campaign, RunnerDecision
 from .providers import OUTCOMES, CallRequest, CallResult, Provider, get_provider, signing
-from .windows import Window, WindowState
+from .windows import WindowState
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ class Runner:
 
     def _window_pass(self, campaign: Campaign, want: int, now: dt.datetime, report: TickReport) -> list[int]:
         """Up to ``want`` due lead ids whose primary number's window is open; defer the others."""
-        window = Window.of(campaign)
+        window = calling_hours(campaign)
         open_ids: list[int] = []
         checked = 0
         while len(open_ids) < want and checked < WINDOW_CHECKS_PER_CLAIM:
@@ -351,7 +352,7 @@ class Runner:
         assistants = Assistant.objects.prefetch_related("variables").in_bulk(
             {lead.campaign.assistant_id for lead in leads.values()}
         )
-        windows: dict[int, Window] = {}
+        windows: dict[int, CallingHours] = {}
         checks = self._compliance_checks(leads.values(), contacts, now)
         skips: list[CallAttempt] = []
         ends: list[lifecycle.AttemptEnd] = []
@@ -379,7 +380,9 @@ class Runner:
                         )
                     )
                     continue
-            window = windows.setdefault(campaign.pk, Window.of(campaign))
+            window = windows.get(campaign.pk)
+            if window is None:  # once per campaign and batch: two queries (compliance.hours)
+                window = windows[campaign.pk] = calling_hours(campaign)
             check = checks[campaign.pk]
             not_before = None
             while index < len(numbers):
@@ -696,7 +699,7 @@ def preview_start(campaign: Campaign, now: dt.datetime | None = None) -> StartPr
     due_leads = selectors.due_leads(campaign, now)
     due = due_leads.count()
     phones = [phone for (phone,) in selectors.take_due(campaign, now, PREVIEW_SAMPLE, ("phone",))]
-    window = Window.of(campaign)
+    window = calling_hours(campaign)
     listed = {n for i in range(0, len(phones), 5000) for n in blocked_numbers(phones[i : i + 5000], campaign)}
     states = Counter(
         Reason.DO_NOT_CALL if phone in listed else window.verdict(phone, now).state for phone in phones
