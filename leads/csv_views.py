@@ -27,6 +27,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from campaigns.models import Campaign
+from compliance.audit import audited
 
 from . import csvio, jobs
 from . import variables as lead_variables
@@ -353,7 +354,15 @@ def export(request):
                 params = {"filters": arguments, "with_secondary": with_secondary, "query": query}
                 job = jobs.create_export_scan(user=request.user, params=params)
                 return redirect("leads:import-job", job.pk)
-        chunks = csvio.export_csv(leads, columns=columns, with_secondary=with_secondary, plan=plan)
+        chunks = audited(
+            csvio.export_csv(leads, columns=columns, with_secondary=with_secondary, plan=plan),
+            user=request.user,
+            filters={
+                name: request.GET.getlist(name) for name in FILTER_PARAMS if any(request.GET.getlist(name))
+            },
+            columns=columns,
+            channel="web",
+        )
         response = StreamingHttpResponse(
             csvio.iter_bytes(chunks, bom=True), content_type="text/csv; charset=utf-8"
         )

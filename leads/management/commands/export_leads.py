@@ -5,6 +5,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import E_VARIABLE_NAME, VARIABLE_NAME_RE, Campaign
+from compliance.audit import audited
 from leads import csvio, selectors
 from leads.models import Status
 
@@ -63,7 +64,17 @@ class Command(BaseCommand):
             search=options["search"],
         )
         columns = [c for c in (options["columns"] or "").split(",") if c.strip()] or None
-        chunks = csvio.export_csv(leads, columns=columns, with_secondary=options["with_secondary"])
+        filters = {
+            name: options[name]
+            for name in ("campaign", "created_from", "created_to", "var_key", "var_value", "search")
+        } | {"status": statuses}
+        chunks = audited(
+            csvio.export_csv(leads, columns=columns, with_secondary=options["with_secondary"]),
+            user=None,
+            filters=filters,
+            columns=columns,
+            channel="command",
+        )
         if options["output"]:
             with open(options["output"], "w", encoding="utf-8", newline="") as out:
                 for chunk in chunks:
