@@ -36,7 +36,6 @@ class CallingRulesAdmin(admin.ModelAdmin):
 @admin.register(CampaignCaps)
 class CampaignCapsAdmin(admin.ModelAdmin):
     list_display = ["campaign", "max_dials_per_day", "max_dials_per_week", "min_gap"]
-    autocomplete_fields = ["campaign"]
 
 
 @admin.register(RegionRule)
