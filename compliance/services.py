@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign
@@ -92,17 +92,21 @@ def dnc_add_many(
     if campaign is not None:
         scope = scope.filter(campaign=campaign)
     listed = set(scope.filter(number__in=numbers).values_list("number", flat=True))
-    now = now or timezone.now()
-    user = user if getattr(user, "pk", None) else None
-    new = [
-        DoNotCallEntry(
-            number=n, campaign=campaign, source=source, reason=reason[:500], added_by=user, added_at=now
-        )
-        for n in numbers
-        if n not in listed
-    ]
-    # ignore_conflicts: a number listed by someone else since the read above is simply listed.
-    DoNotCallEntry.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+    stamp = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    user_id = getattr(user, "pk", None)
+    campaign_id = campaign.pk if campaign else None
+    new = [(n, campaign_id, source, reason[:500], user_id, stamp) for n in numbers if n not in listed]
+    if new:
+        # Plain multi-row INSERTs, as the lead import writes (Django's bulk_create builds each row's
+        # SQL in Python: most of the time of a million-number list). ON CONFLICT DO NOTHING: a
+        # number listed by someone else since the read above is simply listed.
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {connection.ops.quote_name(DoNotCallEntry._meta.db_table)} "
+                "(number, campaign_id, source, reason, added_by_id, added_at, removal_reason) "
+                "VALUES (%s, %s, %s, %s, %s, %s, '') ON CONFLICT DO NOTHING",
+                new,
+            )
     return len(new)
 
 
