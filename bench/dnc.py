@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -228,6 +229,8 @@ if __name__ == "__main__":
             "runner": stage_runner,
             "erase": stage_erase,
         }[stage](*rest)
+        usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        result["cpu"] = sum(u.ru_utime + u.ru_stime for u in usage)  # this stage's process and its workers
         print(json.dumps(result))
     else:
         main()
