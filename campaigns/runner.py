@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from compliance import dialing
 from compliance import services as compliance_services
+from compliance.hours import CallingHours, calling_hours
 from compliance.selectors import blocked_numbers
 from leadcounts import services as lead_counts
 from leadmgr.db import storable_text, update_rows
@@ -46,7 +47,7 @@ from webhooks import outbox
 from . import services
 from .models import Assistant, Campaign, RunnerDecision
 from .providers import OUTCOMES, CallRequest, CallResult, Provider, get_provider, signing
-from .windows import Window, WindowState, zones_for
+from .windows import WindowState, zones_for
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ class Runner:
 
     def _window_pass(self, campaign: Campaign, want: int, now: dt.datetime, report: TickReport) -> list[int]:
         """Up to ``want`` due lead ids whose primary number's window is open; defer the others."""
-        window = Window.of(campaign)
+        window = calling_hours(campaign)
         # Required variables without a default: a lead that does not set one waits (never dialled
         # with a hole in its message) and is looked at again after MISSING_VARIABLE_RECHECK.
         missing = lead_variables.required_check(
@@ -370,7 +371,7 @@ class Runner:
         assistants = Assistant.objects.prefetch_related("variables").in_bulk(
             {lead.campaign.assistant_id for lead in leads.values()}
         )
-        windows: dict[int, Window] = {}
+        windows: dict[int, CallingHours] = {}
         checks = self._compliance_checks(leads.values(), contacts, now)
         skips: list[CallAttempt] = []
         ends: list[lifecycle.AttemptEnd] = []
@@ -398,7 +399,9 @@ class Runner:
                         )
                     )
                     continue
-            window = windows.setdefault(campaign.pk, Window.of(campaign))
+            window = windows.get(campaign.pk)
+            if window is None:  # once per campaign and batch: two queries (compliance.hours)
+                window = windows[campaign.pk] = calling_hours(campaign)
             check = checks[campaign.pk]
             not_before = None
             while index < len(numbers):
@@ -750,7 +753,7 @@ def preview_start(campaign: Campaign, now: dt.datetime | None = None) -> StartPr
     due_leads = selectors.due_leads(campaign, now)
     due = due_leads.count()
     phones = [phone for (phone,) in selectors.take_due(campaign, now, PREVIEW_SAMPLE, ("phone",))]
-    window = Window.of(campaign)
+    window = calling_hours(campaign)
     listed = {n for i in range(0, len(phones), 5000) for n in blocked_numbers(phones[i : i + 5000], campaign)}
     # By time-zone set, not number by number: a sample holds a few dozen sets, and the preview needs
     # no next opening (the verdicts' next_open made the fragment take seconds at a million leads).

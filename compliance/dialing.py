@@ -15,7 +15,7 @@ from campaigns.models import Campaign
 from leads.models import CallAttempt
 
 from .models import CallingRules, CampaignCaps
-from .selectors import blocked_numbers
+from .selectors import blocked_numbers, site_rules
 
 DO_NOT_CALL = "do_not_call"  # the same values as RunnerDecision.Reason and CallAttempt.Outcome
 FREQUENCY_CAP = "frequency_cap"
@@ -46,11 +46,6 @@ class Caps:
 def _stricter(a, b):
     values = [v for v in (a, b) if v is not None]
     return min(values) if values else None
-
-
-def site_rules() -> CallingRules:
-    """The site's rules (the row the migration made, or the defaults when it is gone)."""
-    return CallingRules.objects.filter(pk=1).first() or CallingRules(pk=1)
 
 
 def caps_for(campaign: Campaign | int, rules: CallingRules | None = None) -> Caps:

@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from campaigns.models import Campaign
 
 from .hashing import number_hashes
-from .models import DoNotCallEntry
+from .models import CallingRules, DoNotCallEntry
 
 # What an import row, a form or the runner says about a number on the list.
 REASON_LISTED = "on the do-not-call list"
@@ -76,3 +76,8 @@ def entries_for_export(campaign: Campaign | int | None) -> QuerySet[DoNotCallEnt
     """Active listed numbers of one scope (None: site-wide), oldest first; erased hashes stay out."""
     q = Q(campaign__isnull=True) if campaign is None else Q(campaign_id=_campaign_id(campaign))
     return active_entries().filter(q, number__isnull=False).order_by("id")
+
+
+def site_rules() -> CallingRules:
+    """The site's calling rules (the row the migration made, or the defaults when it is gone)."""
+    return CallingRules.objects.filter(pk=1).first() or CallingRules(pk=1)

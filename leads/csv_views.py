@@ -28,6 +28,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from campaigns.models import Campaign
+from compliance.audit import audited, record_export
 
 from . import csvio, jobs, selectors, xlsxio
 from . import variables as lead_variables
@@ -402,11 +403,20 @@ def export(request):
                 job = jobs.create_export_scan(user=request.user, params=params)
                 return redirect("leads:import-job", job.pk)
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        audit = {
+            "user": request.user,
+            "filters": {
+                name: request.GET.getlist(name) for name in FILTER_PARAMS if any(request.GET.getlist(name))
+            },
+            "columns": columns,
+            "channel": "web",
+        }
         if data.get("format") == "xlsx":
             # A workbook is a zip whose directory comes last: it is built in a temporary file
             # (openpyxl's write-only mode, bounded memory), then sent.
             out = tempfile.TemporaryFile(dir=jobs.upload_dir())  # noqa: SIM115 (FileResponse closes it)
-            csvio.export_xlsx(leads, out, columns=columns, with_secondary=with_secondary, plan=plan)
+            rows = csvio.export_xlsx(leads, out, columns=columns, with_secondary=with_secondary, plan=plan)
+            record_export(rows=rows, **audit)
             out.seek(0)
             return FileResponse(
                 out,  # FileResponse closes it, and the file goes with it
@@ -414,7 +424,9 @@ def export(request):
                 filename=f"leads-{stamp}.xlsx",
                 content_type=xlsxio.XLSX_CONTENT_TYPE,
             )
-        chunks = csvio.export_csv(leads, columns=columns, with_secondary=with_secondary, plan=plan)
+        chunks = audited(
+            csvio.export_csv(leads, columns=columns, with_secondary=with_secondary, plan=plan), **audit
+        )
         response = StreamingHttpResponse(
             csvio.iter_bytes(chunks, bom=True), content_type="text/csv; charset=utf-8"
         )

@@ -1419,8 +1419,9 @@ def export_xlsx(
     with_secondary: bool = False,
     plan: ExportPlan | None = None,
     chunk_size: int = EXPORT_CHUNK,
-) -> None:
-    """Write the same columns and cells as ``export_csv`` to ``out`` as an Excel workbook.
+) -> int:
+    """Write the same columns and cells as ``export_csv`` to ``out`` as an Excel workbook; return
+    how many leads it holds (the export audit records it).
 
     Cells are formula-safe text as in the CSV (a leading ``'`` before = + - @), stored as strings;
     ``id`` and ``attempts`` are numbers. openpyxl's write-only mode keeps memory bounded."""
@@ -1428,7 +1429,16 @@ def export_xlsx(
         leads, columns=columns, with_secondary=with_secondary, plan=plan, chunk_size=chunk_size
     )
     header = next(batches)
-    xlsxio.write_xlsx(itertools.chain([header], itertools.chain.from_iterable(batches)), out)
+    rows = 0
+
+    def counted() -> Iterator[list]:
+        nonlocal rows
+        for batch in batches:
+            rows += len(batch)
+            yield from batch
+
+    xlsxio.write_xlsx(itertools.chain([header], counted()), out)
+    return rows
 
 
 def export_rows(

@@ -30,6 +30,7 @@ def setup(*, concurrency: int, max_retries: int, retry_interval: dt.timedelta):
     Assistant.objects.all().delete()
     RunnerHeartbeat.objects.all().delete()
     assistant = Assistant.objects.create(name="Race", message_template="Hi {{customer_name}}")
+    open_legal_hours()
     return Campaign.objects.create(
         name="Race",
         assistant=assistant,
@@ -40,6 +41,21 @@ def setup(*, concurrency: int, max_retries: int, retry_interval: dt.timedelta):
         concurrency_limit=500,
         max_retries=max_retries,
         retry_interval=retry_interval,
+    )
+
+
+def open_legal_hours() -> None:
+    """These scenarios run at any hour of the real clock: lift the legal floor (compliance.hours),
+    which they do not test, so the campaign's all-day window is what applies."""
+    from compliance.models import CallingRules
+
+    CallingRules.objects.update_or_create(
+        pk=1,
+        defaults={
+            "floor_days": list(range(7)),
+            "floor_start": dt.time(0, 0),
+            "floor_end": dt.time(23, 59, 59, 999999),
+        },
     )
 
 

@@ -232,10 +232,10 @@ def test_the_start_preview_costs_a_fixed_number_of_queries(
     client.force_login(operator)
     url = f"/campaigns/{all_hours_campaign.pk}/start-preview/"
     # Session, user, the user's own permissions, their groups' permissions, the campaign, COUNT of
-    # due leads, their phones from the four queue ranges (selectors.due_branches: Scheduled,
+    # due leads, the legal hours floor and the region rules (compliance.hours), their phones from the four queue ranges (selectors.due_branches: Scheduled,
     # Rescheduled, deferred Created, Created; up to PREVIEW_SAMPLE), the do-not-call probe of those
     # phones (compliance.selectors.blocked_numbers, per 5,000), COUNT of leads in Processing.
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(14):
         assert client.get(url).status_code == 200
 
 

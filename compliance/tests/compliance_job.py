@@ -21,15 +21,6 @@ from campaigns.tests.runner_job import add_leads, setup, start_worker, stop, wai
 N = 300
 
 
-def _open_floor() -> None:
-    from compliance.models import CallingRules
-
-    # These scenarios test the list and the caps, not the hours: call at any local time.
-    CallingRules.objects.update_or_create(
-        pk=1, defaults={"floor_start": dt.time(0, 0), "floor_end": dt.time(23, 59, 59, 999999)}
-    )
-
-
 def _real_dials_after(numbers_at: dict[str, dt.datetime]) -> int:
     """Dials (not skips) of a listed number that started after the number's listing committed."""
     from compliance.dialing import SKIP_OUTCOMES
@@ -54,7 +45,6 @@ def dnc() -> dict:
 
     campaign = setup(concurrency=50, max_retries=3, retry_interval=dt.timedelta(milliseconds=300))
     DoNotCallEntry.objects.all().delete()
-    _open_floor()
     add_leads(campaign, N, 0, contacts=True)
     leads = list(Lead.objects.filter(campaign=campaign).order_by("pk"))
     secondaries = dict(SecondaryContact.objects.values_list("lead_id", "phone"))
@@ -124,8 +114,7 @@ def caps() -> dict:
     from leads.models import CallAttempt, Lead
 
     first = setup(concurrency=10, max_retries=0, retry_interval=dt.timedelta(minutes=1))
-    _open_floor()
-    CallingRules.objects.filter(pk=1).update(max_dials_per_day=1)
+    CallingRules.objects.filter(pk=1).update(max_dials_per_day=1)  # setup() opened the legal hours
     campaigns = [first]
     for name in ("Second", "Third"):
         campaigns.append(

@@ -8,6 +8,7 @@ import tempfile
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import E_VARIABLE_NAME, VARIABLE_NAME_RE, Campaign
+from compliance.audit import audited, record_export
 from leads import csvio, selectors, xlsxio
 from leads.models import Status
 
@@ -76,22 +77,34 @@ class Command(BaseCommand):
             search=options["search"],
         )
         columns = [c for c in (options["columns"] or "").split(",") if c.strip()] or None
+        filters = {
+            name: options[name]
+            for name in ("campaign", "created_from", "created_to", "var_key", "var_value", "search")
+        } | {"status": statuses}
+        audit = {"user": None, "filters": filters, "columns": columns, "channel": "command"}
         output = options["output"]
         fmt = options["format"] or ("xlsx" if xlsxio.is_xlsx(output) else "csv")
         if fmt == "xlsx":
             if output:
                 with open(output, "wb") as out:
-                    csvio.export_xlsx(leads, out, columns=columns, with_secondary=options["with_secondary"])
+                    rows = csvio.export_xlsx(
+                        leads, out, columns=columns, with_secondary=options["with_secondary"]
+                    )
             else:
                 # A zip is written in one piece at the end: build it aside, then copy it out.
                 with tempfile.TemporaryFile() as out:
-                    csvio.export_xlsx(leads, out, columns=columns, with_secondary=options["with_secondary"])
+                    rows = csvio.export_xlsx(
+                        leads, out, columns=columns, with_secondary=options["with_secondary"]
+                    )
                     out.seek(0)
                     self.stdout.flush()
                     shutil.copyfileobj(out, sys.stdout.buffer)
                     sys.stdout.buffer.flush()
+            record_export(rows=rows, **audit)
             return
-        chunks = csvio.export_csv(leads, columns=columns, with_secondary=options["with_secondary"])
+        chunks = audited(
+            csvio.export_csv(leads, columns=columns, with_secondary=options["with_secondary"]), **audit
+        )
         if options["output"]:
             with open(options["output"], "w", encoding="utf-8", newline="") as out:
                 for chunk in chunks:

@@ -31,7 +31,7 @@ def drop_nulls_last_index(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("campaigns", "0005_campaign_state_changes_and_controls"),
-        ("leads", "0009_lead_removed_variables"),
+        ("leads", "0010_lead_removed_variables"),
     ]
 
     operations = [

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django import template
+
+from compliance.hours import campaign_exceeds_floor
+from compliance.selectors import site_rules
+
+register = template.Library()
+
+
+@register.inclusion_tag("compliance/_floor_note.html")
+def floor_note(campaign) -> dict:
+    """The campaign page's note when its window is wider than the legal calling hours (one query)."""
+    rules = site_rules()
+    return {"wider": campaign_exceeds_floor(campaign, rules), "rules": rules}
