@@ -755,11 +755,13 @@ def preview_start(campaign: Campaign, now: dt.datetime | None = None) -> StartPr
     phones = [phone for (phone,) in selectors.take_due(campaign, now, PREVIEW_SAMPLE, ("phone",))]
     window = calling_hours(campaign)
     listed = {n for i in range(0, len(phones), 5000) for n in blocked_numbers(phones[i : i + 5000], campaign)}
-    # By time-zone set, not number by number: a sample holds a few dozen sets, and the preview needs
-    # no next opening (the verdicts' next_open made the fragment take seconds at a million leads).
+    # By (hours, time-zone set), not number by number: a sample holds a few dozen such pairs, and the
+    # preview needs no next opening (the verdicts' next_open made the fragment take seconds at a
+    # million leads). The hours are the campaign's within the legal floor and the number's region.
     states: Counter = Counter({Reason.DO_NOT_CALL: sum(phone in listed for phone in phones)})
-    for zones, n in Counter(zones_for(phone) for phone in phones if phone not in listed).items():
-        states[window.state(zones, now)] += n
+    pairs = Counter((window.window_for(phone), zones_for(phone)) for phone in phones if phone not in listed)
+    for (hours, zones), n in pairs.items():
+        states[hours.state(zones, now)] += n
     scale = due / len(phones) if phones else 0
     outside = round(states[WindowState.OUTSIDE] * scale)
     ambiguous = round(states[WindowState.AMBIGUOUS] * scale)

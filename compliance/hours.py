@@ -30,6 +30,7 @@ class WeekWindow:
 
     # The same rules as a campaign's window: open in every zone of the number, else the next
     # moment it is (the candidates are the zones' day starts, which ``openings`` gives per day).
+    state = Window.state
     verdict = Window.verdict
     next_open = Window.next_open
 

@@ -7,6 +7,7 @@ import pytest
 from campaigns.models import Campaign, RunnerDecision
 from campaigns.runner import preview_start
 from campaigns.windows import Verdict, Window, WindowState, zones_for
+from compliance.hours import WeekWindow
 from leadmgr.testing import make_campaign, make_lead, next_phone
 from leads.models import Lead, Status
 
@@ -208,11 +209,15 @@ def test_the_start_preview_judges_each_time_zone_set_once_and_looks_for_no_next_
     for phone in [NEW_YORK, "+12125550124", "+12125550125", next_phone(), next_phone()]:
         make_lead(campaign, phone=phone)
     judged = []
-    state = Window.state
+    # The runner judges a number by its calling hours (the campaign's window within the legal floor,
+    # compliance.hours.WeekWindow), which share Window's rules.
+    state = WeekWindow.state
     monkeypatch.setattr(
-        Window, "state", lambda self, zones, now: judged.append(zones) or state(self, zones, now)
+        WeekWindow, "state", lambda self, zones, now: judged.append(zones) or state(self, zones, now)
     )
-    monkeypatch.setattr(Window, "next_open", lambda *args: pytest.fail("the preview needs no next opening"))
+    monkeypatch.setattr(
+        WeekWindow, "next_open", lambda *args: pytest.fail("the preview needs no next opening")
+    )
     preview = preview_start(campaign, at)
     assert (preview.due, preview.would_call, preview.estimated) == (5, 2, False)
     assert preview.skipped == {
