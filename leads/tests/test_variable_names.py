@@ -6,6 +6,7 @@ import csv
 import io
 
 from leadmgr.testing import make_assistant, make_campaign, make_lead
+from leadmgr.tests import test_copy_database as copying
 from leads import csvio, variable_names
 from leads.models import Lead, SecondaryContact, Status
 
@@ -89,3 +90,30 @@ def test_an_import_records_its_names(campaign):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT contact, name FROM {variable_names.TABLE} ORDER BY contact, name")
         assert cursor.fetchall() == [(0, "customer_name"), (0, "source"), (1, "role")]
+
+
+copy_source, copy_target = copying.source, copying.target  # the copy tests' fixtures
+
+
+def test_a_copy_to_postgresql_has_the_names_of_the_copied_leads(copy_source, copy_target):
+    """copy_database replaces the target's leads: their names are refilled, never the old ones kept."""
+    import psycopg
+
+    for _ in range(2):  # the second time over a target that has data (--replace)
+        done = copying.manage(
+            "copy_database", "--from", copy_source, "--to", copy_target, "--replace", database_url=copy_source
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    with psycopg.connect(copy_target) as conn:
+        stored = set(
+            conn.execute(f"SELECT campaign_id, contact, name FROM {variable_names.TABLE}").fetchall()
+        )
+        used = set(
+            conn.execute(
+                "SELECT DISTINCT campaign_id, 0, k FROM leads_lead, jsonb_object_keys(variables) k"
+            ).fetchall()
+        )
+        mark, top = conn.execute(
+            f"SELECT leads_through, (SELECT max(id) FROM leads_lead) FROM {variable_names.STATE}"
+        ).fetchone()
+    assert used and used <= stored and mark == top
