@@ -34,7 +34,7 @@ from typing import BinaryIO
 
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, QuerySet, TextField
+from django.db.models import Exists, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -1205,6 +1205,13 @@ def plan_export(
     file stays importable); names that are not fixed columns are variables. ``progress`` and
     ``batch_size`` are kept for the export's background job, which no longer needs to scan.
     """
+    scope: list = []
+
+    def campaigns() -> list[int] | None:  # asked once, when needed
+        if not scope:
+            scope.append(_campaigns_of(leads))
+        return scope[0]
+
     if columns:
         chosen = [c.strip() for c in columns if c and c.strip()]
         core = [c for c in CORE_COLUMNS if c in chosen or c == PHONE]
@@ -1215,26 +1222,19 @@ def plan_export(
         ]
     else:
         core = list(CORE_COLUMNS)
-        found, contact_names = variable_names.names(_campaigns_of(leads))
+        found, contact_names = variable_names.names(campaigns())
         ordered = [n for n in _assistant_order() if n in found]
         variables = ordered + sorted(found - set(ordered))
     plan = ExportPlan(core=core, variables=variables)
     if progress:
         progress(0)
     if with_secondary:
-        contacts = SecondaryContact.objects.all()
-        if leads.query.where:  # unfiltered: skip an IN (every lead id) the database would build
-            contacts = contacts.filter(lead__in=leads.order_by().values("pk"))
-        counts = contacts.order_by().values("lead_id").annotate(n=Count("id")).values("n")
-        try:
-            sql, params = counts.query.sql_with_params()
-        except EmptyResultSet:
-            plan.contacts = 0
-        else:
-            plan.contacts = (_scalar_rows(f"SELECT MAX(n) FROM ({sql}) t", params) or [0])[0] or 0
+        # Like the variables: the most contacts a lead of these campaigns has, without a count of
+        # every lead's contacts (a superset for a filter narrower than its campaigns).
+        plan.contacts = variable_names.most_contacts(campaigns())
         if plan.contacts:
             if columns:
-                contact_names = variable_names.names(_campaigns_of(leads))[1]
+                contact_names = variable_names.names(campaigns())[1]
             plan.contact_variables = sorted(contact_names)
     return plan
 

@@ -117,3 +117,26 @@ def test_a_copy_to_postgresql_has_the_names_of_the_copied_leads(copy_source, cop
             f"SELECT leads_through, (SELECT max(id) FROM leads_lead) FROM {variable_names.STATE}"
         ).fetchone()
     assert used and used <= stored and mark == top
+
+
+def test_the_contact_columns_follow_the_most_contacts_a_lead_of_the_campaigns_has(campaign):
+    other = make_campaign("Autumn")
+    make_lead(campaign, contacts=["+14155550101"])
+    assert variable_names.most_contacts(None) == 1  # past the mark: counted by the reader
+    variable_names.catch_up()
+    make_lead(campaign, contacts=["+14155550102", "+14155550103", "+14155550104"])
+    assert variable_names.most_contacts([campaign.pk]) == 3
+    variable_names.catch_up()
+    assert (variable_names.most_contacts([campaign.pk]), variable_names.most_contacts([other.pk])) == (3, 0)
+    two = make_lead(other, contacts=["+14155550105", "+14155550106"])
+    variable_names.catch_up()
+    assert variable_names.most_contacts([other.pk]) == 2
+    winter = make_campaign("Winter")
+    Lead.objects.filter(pk=two.pk).update(campaign=winter)  # a move brings its contacts' count
+    assert variable_names.most_contacts([winter.pk]) == 2
+    assert variables_of(Lead.objects.filter(campaign=other), with_secondary=True) == []
+    assert header(Lead.objects.filter(campaign=campaign), with_secondary=True)[-3:] == [
+        "secondary_1_phone",
+        "secondary_2_phone",
+        "secondary_3_phone",
+    ]
