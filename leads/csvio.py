@@ -1,15 +1,20 @@
 """The one CSV format of leads (the contract's "CSV" section): read and validate rows, write rows.
 
-Import: ``import_leads`` reads a UTF-8 file (BOM or not, any newline), maps the header once
+Import: ``import_leads`` reads a UTF-8 file (BOM or not, any newline; separated by , ; tab or |,
+detected from the header line unless chosen) or an Excel workbook's sheet (``leads.xlsxio``, told by
+the ``.xlsx`` extension), maps the header once
 (``read_header``), checks every row through ``leads.phones`` (via ``services.validate_phones``),
 ``leads.variables`` and ``leads.lifecycle``, and writes valid rows in batches of plain multi-row
 INSERTs inside one transaction. Strict by default: one rejected row rolls the whole import back.
 Every rejected row is reported with its physical line number (the header is line 1; a quoted
-newline counts), the column and what to fix.
+newline counts; a sheet's row number), the column and what to fix. A phone twice in the file is
+found in bounded memory (``leads.file_duplicates``).
 
 Export: ``export_csv`` streams the rows of a filtered queryset (``leads.selectors.filter_leads``)
 as CSV text in chunks, reading the database in bounded batches; free-text cells that a spreadsheet
-would run as a formula get a leading ``'`` (which import strips again), phone cells are E.164.
+would run as a formula get a leading ``'`` (which import strips again), phone cells are E.164. The
+variable columns come from ``leads.variable_names`` (no scan of the leads before the header);
+``export_xlsx`` writes the same cells as a workbook.
 
 The admin's import-export resource, the upload views and both commands all come through here.
 """
