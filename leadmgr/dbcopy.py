@@ -162,6 +162,11 @@ def copy_database(
 
             for name in _POSTGRES_INDEXES:
                 target.execute(f'DROP INDEX IF EXISTS "{name}"')
+            from leads import variable_names  # derived from the leads: refilled by the second migrate
+
+            target.execute(
+                f"DROP TABLE IF EXISTS {variable_names.TABLE}, {variable_names.STATE}, {variable_names.COUNTS}"
+            )
             tables = ", ".join(f'"{m._meta.db_table}"' for m in ordered)
             target.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
             for model in ordered:

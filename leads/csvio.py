@@ -1,15 +1,20 @@
 """The one CSV format of leads (the contract's "CSV" section): read and validate rows, write rows.
 
-Import: ``import_leads`` reads a UTF-8 file (BOM or not, any newline), maps the header once
+Import: ``import_leads`` reads a UTF-8 file (BOM or not, any newline; separated by , ; tab or |,
+detected from the header line unless chosen) or an Excel workbook's sheet (``leads.xlsxio``, told by
+the ``.xlsx`` extension), maps the header once
 (``read_header``), checks every row through ``leads.phones`` (via ``services.validate_phones``),
 ``leads.variables`` and ``leads.lifecycle``, and writes valid rows in batches of plain multi-row
 INSERTs inside one transaction. Strict by default: one rejected row rolls the whole import back.
 Every rejected row is reported with its physical line number (the header is line 1; a quoted
-newline counts), the column and what to fix.
+newline counts; a sheet's row number), the column and what to fix. A phone twice in the file is
+found in bounded memory (``leads.file_duplicates``).
 
 Export: ``export_csv`` streams the rows of a filtered queryset (``leads.selectors.filter_leads``)
 as CSV text in chunks, reading the database in bounded batches; free-text cells that a spreadsheet
-would run as a formula get a leading ``'`` (which import strips again), phone cells are E.164.
+would run as a formula get a leading ``'`` (which import strips again), phone cells are E.164. The
+variable columns come from ``leads.variable_names`` (no scan of the leads before the header);
+``export_xlsx`` writes the same cells as a workbook.
 
 The admin's import-export resource, the upload views and both commands all come through here.
 """
@@ -34,7 +39,7 @@ from typing import BinaryIO
 
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, QuerySet, TextField
+from django.db.models import Exists, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -1283,6 +1288,13 @@ def plan_export(
     file stays importable); names that are not fixed columns are variables. ``progress`` and
     ``batch_size`` are kept for the export's background job, which no longer needs to scan.
     """
+    scope: list = []
+
+    def campaigns() -> list[int] | None:  # asked once, when needed
+        if not scope:
+            scope.append(_campaigns_of(leads))
+        return scope[0]
+
     if columns:
         chosen = [c.strip() for c in columns if c and c.strip()]
         core = [c for c in CORE_COLUMNS if c in chosen or c == PHONE]
@@ -1293,26 +1305,19 @@ def plan_export(
         ]
     else:
         core = list(CORE_COLUMNS)
-        found, contact_names = variable_names.names(_campaigns_of(leads))
+        found, contact_names = variable_names.names(campaigns())
         ordered = [n for n in _assistant_order() if n in found]
         variables = ordered + sorted(found - set(ordered))
     plan = ExportPlan(core=core, variables=variables)
     if progress:
         progress(0)
     if with_secondary:
-        contacts = SecondaryContact.objects.all()
-        if leads.query.where:  # unfiltered: skip an IN (every lead id) the database would build
-            contacts = contacts.filter(lead__in=leads.order_by().values("pk"))
-        counts = contacts.order_by().values("lead_id").annotate(n=Count("id")).values("n")
-        try:
-            sql, params = counts.query.sql_with_params()
-        except EmptyResultSet:
-            plan.contacts = 0
-        else:
-            plan.contacts = (_scalar_rows(f"SELECT MAX(n) FROM ({sql}) t", params) or [0])[0] or 0
+        # Like the variables: the most contacts a lead of these campaigns has, without a count of
+        # every lead's contacts (a superset for a filter narrower than its campaigns).
+        plan.contacts = variable_names.most_contacts(campaigns())
         if plan.contacts:
             if columns:
-                contact_names = variable_names.names(_campaigns_of(leads))[1]
+                contact_names = variable_names.names(campaigns())[1]
             plan.contact_variables = sorted(contact_names)
     return plan
 

@@ -29,6 +29,7 @@ LEADS = "leads_lead"
 CONTACTS = "leads_secondarycontact"
 TABLE = "leads_variable_names"
 STATE = "leads_variable_names_state"
+COUNTS = "leads_variable_names_contacts"  # per campaign: the most secondary contacts a lead has had
 
 LEAD, CONTACT = 0, 1
 
@@ -38,12 +39,14 @@ _TABLES = {
         "name TEXT NOT NULL, PRIMARY KEY (campaign_id, contact, name)) WITHOUT ROWID",
         STATE: f"CREATE TABLE {STATE} (id INTEGER PRIMARY KEY CHECK (id = 1), leads_through INTEGER NOT NULL, "
         "contacts_through INTEGER NOT NULL)",
+        COUNTS: f"CREATE TABLE {COUNTS} (campaign_id INTEGER PRIMARY KEY, most INTEGER NOT NULL)",
     },
     "postgresql": {
         TABLE: f"CREATE TABLE {TABLE} (campaign_id bigint NOT NULL, contact smallint NOT NULL, "
         "name text NOT NULL, PRIMARY KEY (campaign_id, contact, name))",
         STATE: f"CREATE TABLE {STATE} (id integer PRIMARY KEY CHECK (id = 1), leads_through bigint NOT NULL, "
         "contacts_through bigint NOT NULL)",
+        COUNTS: f"CREATE TABLE {COUNTS} (campaign_id bigint PRIMARY KEY, most integer NOT NULL)",
     },
 }
 
@@ -64,13 +67,29 @@ _INSERT = {
     "postgresql": "INSERT INTO {table} (campaign_id, contact, name) {select} ON CONFLICT DO NOTHING",
 }
 
+# The most contacts of the leads among ``{leads}`` (a subquery of lead ids), per campaign.
+_MOST_CONTACTS = (
+    f"SELECT l.campaign_id, MAX(c.n) FROM (SELECT lead_id, count(*) AS n FROM {CONTACTS} "
+    f"WHERE lead_id IN ({{leads}}) GROUP BY lead_id) c JOIN {LEADS} l ON l.id = c.lead_id WHERE true "
+    "GROUP BY l.campaign_id"
+)
+_UPSERT_MOST = {
+    "sqlite": f"INSERT INTO {COUNTS} (campaign_id, most) {{select}} "
+    "ON CONFLICT (campaign_id) DO UPDATE SET most = max(most, excluded.most)",
+    "postgresql": f"INSERT INTO {COUNTS} AS t (campaign_id, most) {{select}} "
+    "ON CONFLICT (campaign_id) DO UPDATE SET most = GREATEST(t.most, excluded.most)",
+}
+
 _SQLITE_TRIGGERS = {
     f"{TABLE}_lead_changed": (
         f"CREATE TRIGGER {TABLE}_lead_changed AFTER UPDATE OF variables, campaign_id ON {LEADS} "
         "WHEN old.variables IS NOT new.variables OR old.campaign_id IS NOT new.campaign_id BEGIN "
         f"INSERT OR IGNORE INTO {TABLE} SELECT new.campaign_id, {LEAD}, key FROM json_each(new.variables); "
         f"INSERT OR IGNORE INTO {TABLE} SELECT new.campaign_id, {CONTACT}, j.key FROM {CONTACTS} c, "
-        "json_each(c.variables) j WHERE c.lead_id = new.id AND old.campaign_id IS NOT new.campaign_id; END"
+        "json_each(c.variables) j WHERE c.lead_id = new.id AND old.campaign_id IS NOT new.campaign_id; "
+        f"INSERT INTO {COUNTS} (campaign_id, most) SELECT new.campaign_id, count(*) FROM {CONTACTS} "
+        "WHERE lead_id = new.id AND old.campaign_id IS NOT new.campaign_id HAVING count(*) > 0 "
+        "ON CONFLICT (campaign_id) DO UPDATE SET most = max(most, excluded.most); END"
     ),
     f"{TABLE}_contact_changed": (
         f"CREATE TRIGGER {TABLE}_contact_changed AFTER UPDATE OF variables, lead_id ON {CONTACTS} "
@@ -92,6 +111,9 @@ BEGIN
       SELECT NEW.campaign_id, {CONTACT}, k FROM {CONTACTS} c, jsonb_object_keys(
         CASE jsonb_typeof(c.variables) WHEN 'object' THEN c.variables ELSE '{{}}' END) k
       WHERE c.lead_id = NEW.id ON CONFLICT DO NOTHING;
+    INSERT INTO {COUNTS} AS t (campaign_id, most)
+      SELECT NEW.campaign_id, count(*) FROM {CONTACTS} WHERE lead_id = NEW.id HAVING count(*) > 0
+      ON CONFLICT (campaign_id) DO UPDATE SET most = GREATEST(t.most, excluded.most);
   END IF;
   RETURN NULL;
 END $$""",
@@ -146,6 +168,28 @@ def names(campaign_ids: Iterable[int] | None, using: str = "default") -> tuple[s
     return lead_names, contact_names
 
 
+def most_contacts(campaign_ids: Iterable[int] | None, using: str = "default") -> int:
+    """The most secondary contacts a lead of these campaigns has (or had): the export's contact
+    columns. Reads only: the stored counts, plus those of the leads with contacts past the mark."""
+    connection = connections[using]
+    vendor = _vendor(connection)
+    ids = None if campaign_ids is None else sorted(set(campaign_ids))
+    if ids == []:
+        return 0
+    where, params = "", []
+    if ids is not None:
+        where = f"WHERE campaign_id IN ({', '.join(['%s'] * len(ids))})"
+        params = ids
+    recent = _MOST_CONTACTS.format(
+        leads=f"SELECT lead_id FROM {CONTACTS} WHERE id > (SELECT contacts_through FROM {STATE})"
+    )
+    del vendor  # the same SQL on both
+    sql = f"SELECT MAX(most) FROM (SELECT campaign_id, most FROM {COUNTS} UNION ALL {recent}) t {where}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0] or 0
+
+
 def catch_up(using: str = "default") -> None:
     """Store the names of the leads and contacts added since the last call, and move the mark."""
     connection = connections[using]
@@ -165,6 +209,8 @@ def catch_up(using: str = "default") -> None:
         if newest_contact > contacts_mark:
             select = f"{_CONTACT_NAMES[vendor]} WHERE c.id > %s"
             cursor.execute(_INSERT[vendor].format(table=TABLE, select=select), [contacts_mark])
+            select = _MOST_CONTACTS.format(leads=f"SELECT lead_id FROM {CONTACTS} WHERE id > %s")
+            cursor.execute(_UPSERT_MOST[vendor].format(select=select), [contacts_mark])
         if newest_lead > leads_mark or newest_contact > contacts_mark:
             cursor.execute(
                 f"UPDATE {STATE} SET leads_through = %s, contacts_through = %s",
@@ -180,6 +226,7 @@ def rebuild(using: str = "default") -> None:
         return
     with transaction.atomic(using), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {TABLE}")
+        cursor.execute(f"DELETE FROM {COUNTS}")
         cursor.execute(f"DELETE FROM {STATE}")
         cursor.execute(f"INSERT INTO {STATE} VALUES (1, 0, 0)")
     catch_up(using)
@@ -196,9 +243,11 @@ def ensure(using: str = "default", verbosity: int = 1) -> None:
     if not {LEADS, CONTACTS} <= tables:
         return  # migrated backwards past the leads
     with transaction.atomic(using), connection.cursor() as cursor:
+        created = False
         for name, sql in _TABLES[vendor].items():
             if name not in tables:
                 cursor.execute(sql)
+                created = True
         if vendor == "sqlite":
             cursor.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE %s", [f"{TABLE}%"]
@@ -216,7 +265,7 @@ def ensure(using: str = "default", verbosity: int = 1) -> None:
                 if name not in present:
                     cursor.execute(sql)
         cursor.execute(f"SELECT count(*) FROM {STATE}")
-        fresh = not cursor.fetchone()[0]
+        fresh = created or not cursor.fetchone()[0]
         if not fresh:
             cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {LEADS})")
             fresh = not cursor.fetchone()[0]  # after a flush: the names of the gone leads go too
