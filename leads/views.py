@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from campaigns import live as campaign_live
 from campaigns.models import Campaign
 from leadmgr.pagination import DeferredJoinLazyPaginator
 
@@ -322,6 +323,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "allowed_targets": [(t, Status(t).label) for t in lifecycle.allowed_manual_targets(lead.status)],
         "can_schedule": Status.SCHEDULED in lifecycle.allowed_manual_targets(lead.status),
         "status_form": StatusForm(),
+        "next_call": campaign_live.next_call(lead),
     }
     return render(request, "leads/lead_detail.html", context)
 
