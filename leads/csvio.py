@@ -24,7 +24,7 @@ import io
 import json
 import multiprocessing
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from campaigns.models import VARIABLE_NAME_RE, Campaign
+from leadcounts import services as lead_counts
 from leadmgr import db
 
 from . import lifecycle, selectors, services, textsearch
@@ -882,11 +883,12 @@ class _Writer:
                             now_db,
                         )
                     )
-                cursor.executemany(
-                    f"INSERT INTO {self.lead_table} (campaign_id, phone, status, variables, attempts,"
-                    " next_attempt_at, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    leads,
-                )
+                with lead_counts.bulk_inserted(Counter((r.campaign.pk, r.status) for r in creates)):
+                    cursor.executemany(
+                        f"INSERT INTO {self.lead_table} (campaign_id, phone, status, variables, attempts,"
+                        " next_attempt_at, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        leads,
+                    )
                 ids = self._ids(cursor, creates)
                 contacts = []
                 history = []

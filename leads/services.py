@@ -15,6 +15,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection, connections, transaction
 
 from campaigns.models import Campaign
+from leadcounts import services as lead_counts
 from leadmgr import db
 
 from . import lifecycle, selectors, textsearch
@@ -225,8 +226,7 @@ def leads_delete(leads) -> tuple[int, int]:
     with db.checkpoint_in_background(), _foreign_keys_off() as off, transaction.atomic():
         if not off:
             contacts = selectors.contact_count(leads)
-            deleted, _ = leads.order_by().delete()
-            return deleted, contacts
+            return lead_counts.delete_leads(leads), contacts
         ids = leads.order_by().values("pk")
         # A call of another lead's contact would be odd, but the schema allows it: DB_SET_NULL.
         CallAttempt.objects.filter(contact__lead__in=ids).exclude(lead__in=ids).update(contact=None)
@@ -234,7 +234,7 @@ def leads_delete(leads) -> tuple[int, int]:
         CallAttempt.objects.filter(lead__in=ids).delete()
         StatusChange.objects.filter(lead__in=ids).delete()
         contacts, _ = SecondaryContact.objects.filter(lead__in=ids).delete()
-        deleted, _ = leads.order_by().delete()
+        deleted = lead_counts.delete_leads(leads)
     return deleted, contacts
 
 
