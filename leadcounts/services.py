@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.db.models import Count, QuerySet
+from django.db.models.deletion import Collector
 from django.db.models.sql import DeleteQuery
 
 from . import sql
@@ -47,14 +48,17 @@ def delete_leads(leads: QuerySet) -> int:
     """Delete these leads (``QuerySet.delete``: one statement, the children by the database's
     cascades) with the counts following in one statement rather than a trigger call per lead.
     Returns how many leads were deleted."""
-    leads = leads.order_by()
+    leads = leads.order_by().select_related(None)
+    if connection.vendor == "postgresql" and not Collector(using=connection.alias).can_fast_delete(leads):
+        return leads.delete()[0]  # delete signals or cascades in Python: Django's way, counted per row
     with transaction.atomic(), _triggers_suspended() as installed:
         if not installed:
             return leads.delete()[0]
         if connection.vendor == "postgresql":
-            # QuerySet.delete's own statement (Lead has no delete signals and only database-level
-            # cascades, so Django would send exactly this), returning what went.
+            # QuerySet.delete's own statement when it can delete fast (no delete signals, only
+            # database-level cascades: checked above), returning what went.
             query = leads.query.chain(klass=DeleteQuery)
+            query.select_for_update = False
             delete, params = query.get_compiler(connection.alias).as_sql()
             with connection.cursor() as cursor:
                 cursor.execute(sql.postgres_delete_counted(delete), params)
