@@ -6,7 +6,9 @@ In one run, alternating, with the triggers installed and dropped (the same-run b
 the same starting state (leads imported untimed first where the operation needs them): a CSV
 import of ``--rows`` leads (``csvio.import_leads``: raw INSERTs in one transaction), a bulk status
 change of all of them (``lifecycle.bulk_set_status``), and the fast delete of all of them
-(``services.leads_delete``, outside a transaction, as the bulk-delete page runs it). Medians in
+(``services.leads_delete``, outside a transaction, as the bulk-delete page runs it). The import and
+the fast delete count per statement with the row triggers suspended (``leadcounts.services``), and
+count nothing where the triggers are not installed, so the baseline has no counting at all. Medians in
 seconds and the ratio with/without triggers. SQLite: a fresh ``bench/data/counts.sqlite3``;
 ``--postgres``: the database ``leadmgr_counts_bench`` on 127.0.0.1:5432.
 """
