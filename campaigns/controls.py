@@ -101,7 +101,9 @@ def change_state(
 def _apply(pk: int, action: Action, *, user, reason: str, now: dt.datetime) -> CampaignStateChange:
     """Inside a transaction: lock the campaign row, check its state, change it and record it."""
     t = TRANSITIONS[action]
-    current = Campaign.objects.select_for_update().only("state", "name").get(pk=pk)
+    # NO KEY: the state change conflicts with the runner's claims and dials (they take the same
+    # lock), not with the foreign-key checks of rows that reference the campaign.
+    current = Campaign.objects.select_for_update(no_key=True).only("state", "name").get(pk=pk)
     if current.state not in t.sources:
         raise ControlRefused(refusal(current, action), state=current.state)
     Campaign.objects.filter(pk=pk).update(state=t.target, updated_at=now)
@@ -128,7 +130,7 @@ def pause_all(*, user, reason: str = "", now: dt.datetime | None = None) -> list
         raise PermissionDenied("Your role cannot pause every campaign.")
     now = now or timezone.now()
     with transaction.atomic():
-        running = Campaign.objects.select_for_update().filter(state=State.RUNNING).order_by("pk")
+        running = Campaign.objects.select_for_update(no_key=True).filter(state=State.RUNNING).order_by("pk")
         return [
             _apply(pk, Action.PAUSE, user=user, reason=reason, now=now)
             for pk in running.values_list("pk", flat=True)

@@ -80,6 +80,8 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["retry_minutes"].initial = int(self.instance.retry_interval.total_seconds() // 60)
+        # model_to_dict leaves a JSONField out of the initial data: the days are given here.
+        self.initial.setdefault("calling_days", list(self.instance.calling_days or []))
 
     def _post_clean(self) -> None:
         minutes = self.cleaned_data.get("retry_minutes")

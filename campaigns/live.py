@@ -126,3 +126,48 @@ def live_context(campaign, now: dt.datetime | None = None) -> dict:
         "runners_last_pass": campaign.runners_last_pass,
         "no_runner": campaign.state == Campaign.State.RUNNING and alive == 0,
     }
+
+
+# --- when (and why) one lead is called next: the runner's rules, read for the lead page ------------
+
+
+def next_call(lead: Lead, now: dt.datetime | None = None) -> str:
+    """One sentence: when the runner will call ``lead`` next, or why it will not (its campaign's
+    state, its status, a required variable missing, its calling window)."""
+    from leads import variables as lead_variables
+
+    now = now or timezone.now()
+    campaign = lead.campaign
+    if campaign.state == Campaign.State.FINISHED:
+        return "Campaign finished: this lead is never called again."
+    if lead.status == Status.PROCESSING:
+        return "A call attempt is under way."
+    if lead.status in (Status.COMPLETED, Status.MAX_RETRIES):
+        return (
+            f"{Status(lead.status).label}: this lead is not called again unless someone changes its status."
+        )
+    missing = lead_variables.missing_required(campaign.assistant, lead.variables)
+    if missing:
+        return f"Not called while required variables are not set: {', '.join(missing)}."
+    if campaign.state == Campaign.State.DRAFT:
+        return "Campaign draft: this lead is not called until the campaign starts."
+    if campaign.state == Campaign.State.PAUSED:
+        return "Campaign paused: this lead is not called until it resumes."
+    at = lead.next_attempt_at if lead.next_attempt_at and lead.next_attempt_at > now else now
+    verdict = Window.of(campaign).verdict(lead.phone, at)
+    if not verdict.open:
+        zones = zones_for(lead.phone)
+        if not zones:
+            return "Waiting: the number's time zone cannot be told, so its calling window cannot be checked."
+        opens = verdict.next_open
+        local = opens.astimezone(zones[0])
+        return (
+            f"Next call from {local:%H:%M} in {zones[0].key} (its calling window), "
+            f"{opens.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC."
+        )
+    if at > now:
+        why = {Status.SCHEDULED: "its scheduled callback", Status.RESCHEDULED: "its retry time"}.get(
+            lead.status, "when its calling window opens"
+        )
+        return f"Next call at {at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC ({why})."
+    return "Due now: called at the runner's next pass, as a slot in the campaign frees up."

@@ -263,8 +263,12 @@ class Runner:
         change it waited behind, such as an operator's reset of the same lead.
         """
         with transaction.atomic():
+            # FOR NO KEY UPDATE: claims, dials and controls serialise on the campaign row, but rows
+            # that merely reference the campaign (a lead's insert, the lead counts' deltas) check
+            # their foreign key with FOR KEY SHARE, which this lock lets through. A FOR UPDATE here
+            # deadlocked against a bulk delete whose count deltas checked the campaign at COMMIT.
             limit = (
-                Campaign.objects.select_for_update()
+                Campaign.objects.select_for_update(no_key=True)
                 .filter(pk=campaign.pk, state=Campaign.State.RUNNING)
                 .values_list("concurrency_limit", flat=True)
                 .first()
@@ -533,7 +537,7 @@ class Runner:
     def _still_running(campaign_ids: set[int]) -> set[int]:
         """Of these campaigns, those still running, their rows locked until the transaction ends."""
         return set(
-            Campaign.objects.select_for_update()
+            Campaign.objects.select_for_update(no_key=True)  # see _claim: FK checks pass this lock
             .filter(pk__in=campaign_ids, state=Campaign.State.RUNNING)
             .order_by("pk")
             .values_list("pk", flat=True)

@@ -4,7 +4,7 @@ http provider's callback endpoint."""
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlencode
+from html import escape
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -32,6 +33,9 @@ from .providers import signing
 def status_bars(campaign_id: int, counts: dict[str, int]) -> dict:
     """The chart's data: one bar per status with its share and a link into the leads table."""
     total = sum(counts.values())
+    # An id and a status slug need no quoting: the links are formatted, not urlencoded (the list
+    # builds 1,400 of them).
+    table = f"{reverse('leads:list')}?campaign={int(campaign_id)}"
     bars = [
         {
             "status": status,
@@ -39,11 +43,27 @@ def status_bars(campaign_id: int, counts: dict[str, int]) -> dict:
             "n": n,
             "percent": round(100 * n / total, 1) if total else 0,
             "badge": STATUS_BADGES[status],
-            "url": "/leads/?" + urlencode({"campaign": campaign_id, "status": status}),
+            "url": f"{table}&status={status}",
         }
         for status, n in counts.items()
     ]
-    return {"total": total, "bars": bars, "url": "/leads/?" + urlencode({"campaign": campaign_id})}
+    return {"total": total, "bars": bars, "url": table}
+
+
+def list_row_html(campaign: Campaign, chart: dict, detail_url: str) -> str:
+    """One campaign's row of the list, built here with one escape per text: 200 rows through the
+    template engine (or format_html per cell) cost several times the 50 ms the page may take."""
+    cells = "".join(
+        f'<td class="text-end" data-status="{bar["status"]}"><a href="{escape(bar["url"])}" data-count>'
+        f"{bar['n']:,}</a></td>"
+        for bar in chart["bars"]
+    )
+    return mark_safe(
+        f'<tr data-campaign="{campaign.pk}"><td><a href="{escape(detail_url)}">{escape(campaign.name)}</a> '
+        f'<span class="badge text-bg-light">{escape(campaign.get_state_display())}</span></td>'
+        f'<td class="small">{escape(campaign.assistant.name)}</td>{cells}'
+        f'<td class="text-end"><a href="{escape(chart["url"])}" data-total>{chart["total"]:,}</a></td></tr>'
+    )
 
 
 @require_GET
@@ -54,11 +74,15 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     counts = counts_selectors.status_counts_by_campaign()
     empty = dict.fromkeys(Status.values, 0)
     rows = [(c, status_bars(c.pk, counts.get(c.pk, empty))) for c in campaigns]
+    detail = reverse("campaigns:detail", args=[0])[: -len("0/")]  # /campaigns/<id>/ for each row
+    for campaign, chart in rows:
+        chart["row_html"] = list_row_html(campaign, chart, f"{detail}{campaign.pk}/")
     context = {
         "rows": rows,
         "can_pause_all": request.user.has_perm(controls.PAUSE_ALL),
         "any_running": any(c.state == Campaign.State.RUNNING for c in campaigns),
         "runners": selectors.live_runners(),
+        "status_labels": Status.labels,
     }
     return render(request, "campaigns/campaign_list.html", context)
 

@@ -28,39 +28,53 @@ SQLITE_TRIGGERS = [
         ON CONFLICT (campaign_id, status) DO UPDATE SET n = n + 1;
     END""",
 ]
+# SQLite has no session setting a trigger can read, but DDL is transactional and the write lock
+# (taken at BEGIN: transaction_mode IMMEDIATE) shuts every other writer out until COMMIT, so a bulk
+# writer drops the insert/delete triggers, writes and counts, and creates them again in its own
+# transaction: no other writer ever runs without them, and a rollback puts them back.
+SQLITE_INSERT_DELETE = f"""SELECT name, sql FROM sqlite_master
+    WHERE type = 'trigger' AND tbl_name = '{LEADS}' AND name IN ('leadcounts_insert', 'leadcounts_delete')"""
+
 SQLITE_DROP = [f"DROP TRIGGER IF EXISTS leadcounts_{kind}" for kind in ("insert", "delete", "update")]
 
-# PostgreSQL: statement triggers with transition tables append one delta per (campaign, status)
-# a statement changed; an UPDATE adds deltas only for rows whose status or campaign changed.
+# PostgreSQL: row triggers append a delta per lead written (insert-only, so no row is contended and
+# no transaction writes one row many times). An UPDATE fires only when the status or the campaign
+# changes (the WHEN clause is checked before any call). Statement triggers with transition tables
+# were measured slower (each copies every changed row, variables and all): bench/lead_counts.py.
+# A bulk writer (the CSV import's batch INSERTs, the fast delete) counts its rows itself, one
+# statement per batch, and turns the insert/delete row triggers off for its own statements with a
+# transaction-local setting (``PG_SUSPEND``): no lock, no DDL, other sessions unaffected. The WHEN
+# clause is checked before any call, so a suspended row costs next to nothing.
+PG_NOT_SUSPENDED = "current_setting('leadcounts.suspend', true) IS DISTINCT FROM 'on'"
+PG_SUSPEND = "SELECT set_config('leadcounts.suspend', 'on', true)"
+PG_RESUME = "SELECT set_config('leadcounts.suspend', 'off', true)"
+PG_INSTALLED = f"""SELECT count(*) FROM pg_trigger WHERE tgrelid = '{LEADS}'::regclass
+    AND tgname IN ('leadcounts_insert', 'leadcounts_delete')"""
+PG_INSERT_DELETE = [
+    f"""CREATE TRIGGER leadcounts_insert AFTER INSERT ON {LEADS} FOR EACH ROW
+        WHEN ({PG_NOT_SUSPENDED}) EXECUTE FUNCTION leadcounts_insert()""",
+    f"""CREATE TRIGGER leadcounts_delete AFTER DELETE ON {LEADS} FOR EACH ROW
+        WHEN ({PG_NOT_SUSPENDED}) EXECUTE FUNCTION leadcounts_delete()""",
+]
+
 POSTGRES_TRIGGERS = [
     f"""CREATE FUNCTION leadcounts_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-        INSERT INTO {DELTAS} (campaign_id, status, n)
-        SELECT campaign_id, status, count(*) FROM new_rows GROUP BY campaign_id, status;
+        INSERT INTO {DELTAS} (campaign_id, status, n) VALUES (NEW.campaign_id, NEW.status, 1);
         RETURN NULL;
     END $$""",
     f"""CREATE FUNCTION leadcounts_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-        INSERT INTO {DELTAS} (campaign_id, status, n)
-        SELECT campaign_id, status, -count(*) FROM old_rows GROUP BY campaign_id, status;
+        INSERT INTO {DELTAS} (campaign_id, status, n) VALUES (OLD.campaign_id, OLD.status, -1);
         RETURN NULL;
     END $$""",
     f"""CREATE FUNCTION leadcounts_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
         INSERT INTO {DELTAS} (campaign_id, status, n)
-        SELECT campaign_id, status, sum(n) FROM (
-            SELECT o.campaign_id, o.status, -1 AS n FROM old_rows o JOIN new_rows w ON w.id = o.id
-             WHERE o.status <> w.status OR o.campaign_id <> w.campaign_id
-            UNION ALL
-            SELECT w.campaign_id, w.status, 1 FROM old_rows o JOIN new_rows w ON w.id = o.id
-             WHERE o.status <> w.status OR o.campaign_id <> w.campaign_id
-        ) changed GROUP BY campaign_id, status HAVING sum(n) <> 0;
+        VALUES (OLD.campaign_id, OLD.status, -1), (NEW.campaign_id, NEW.status, 1);
         RETURN NULL;
     END $$""",
-    f"""CREATE TRIGGER leadcounts_insert AFTER INSERT ON {LEADS} REFERENCING NEW TABLE AS new_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION leadcounts_insert()""",
-    f"""CREATE TRIGGER leadcounts_delete AFTER DELETE ON {LEADS} REFERENCING OLD TABLE AS old_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION leadcounts_delete()""",
-    f"""CREATE TRIGGER leadcounts_update AFTER UPDATE ON {LEADS}
-        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION leadcounts_update()""",
+    *PG_INSERT_DELETE,
+    f"""CREATE TRIGGER leadcounts_update AFTER UPDATE OF status, campaign_id ON {LEADS} FOR EACH ROW
+        WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.campaign_id IS DISTINCT FROM NEW.campaign_id)
+        EXECUTE FUNCTION leadcounts_update()""",
 ]
 POSTGRES_DROP = [
     *(f"DROP TRIGGER IF EXISTS leadcounts_{kind} ON {LEADS}" for kind in ("insert", "delete", "update")),
@@ -95,3 +109,28 @@ def run(statements: Iterable[str], conn=None) -> None:
     with (conn or connection).cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
+
+
+# A batch of inserted leads, counted by the writer: %s per (campaign_id, status, n).
+def add_counts(vendor: str, rows: int) -> str:
+    values = ", ".join(["(%s, %s, %s)"] * rows)
+    if vendor == "postgresql":
+        return f"INSERT INTO {DELTAS} (campaign_id, status, n) VALUES {values}"
+    return f"""INSERT INTO {COUNTS} (campaign_id, status, n) VALUES {values}
+        ON CONFLICT (campaign_id, status) DO UPDATE SET n = n + excluded.n"""
+
+
+# SQLite: the leads about to go, counted per (campaign, status) by ``grouped`` (a SELECT of
+# campaign_id, status, n), taken off the counts in one statement (a count row exists for each).
+def sqlite_subtract(grouped: str) -> str:
+    return f"""UPDATE {COUNTS} SET n = {COUNTS}.n - gone.n FROM ({grouped}) AS gone
+        WHERE {COUNTS}.campaign_id = gone.campaign_id AND {COUNTS}.status = gone.status"""
+
+
+# PostgreSQL: under READ COMMITTED a separate count could miss a lead committed between it and the
+# DELETE, so the DELETE itself returns what went, and one statement both deletes and counts.
+def postgres_delete_counted(delete: str) -> str:
+    return f"""WITH gone AS ({delete} RETURNING campaign_id, status),
+        counted AS (INSERT INTO {DELTAS} (campaign_id, status, n)
+            SELECT campaign_id, status, -count(*) FROM gone GROUP BY campaign_id, status)
+        SELECT count(*) FROM gone"""

@@ -30,7 +30,7 @@ import itertools
 import json
 import multiprocessing
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +47,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from campaigns.models import VARIABLE_NAME_RE, Campaign
 from campaigns.windows import Window
 from compliance import selectors as compliance
+from leadcounts import services as lead_counts
 from leadmgr import db
 from webhooks import outbox
 
@@ -1080,11 +1081,12 @@ class _Writer:
                             now_db,
                         )
                     )
-                cursor.executemany(
-                    f"INSERT INTO {self.lead_table} (campaign_id, phone, status, variables, attempts,"
-                    " next_attempt_at, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    leads,
-                )
+                with lead_counts.bulk_inserted(Counter((r.campaign.pk, r.status) for r in creates)):
+                    cursor.executemany(
+                        f"INSERT INTO {self.lead_table} (campaign_id, phone, status, variables, attempts,"
+                        " next_attempt_at, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        leads,
+                    )
                 ids = self._ids(cursor, creates)
                 contacts = []
                 history = []

@@ -16,6 +16,7 @@ from django.db import connection, connections, transaction
 
 from campaigns.models import Campaign
 from compliance import selectors as compliance
+from leadcounts import services as lead_counts
 from leadmgr import db
 from webhooks import outbox
 
@@ -301,8 +302,7 @@ def leads_delete(leads) -> tuple[int, int]:
     with db.checkpoint_in_background(), _foreign_keys_off() as off, transaction.atomic():
         if not off:
             contacts = selectors.contact_count(leads)
-            deleted, _ = leads.order_by().delete()
-            return deleted, contacts
+            return lead_counts.delete_leads(leads), contacts
         ids = leads.order_by().values("pk")
         # A call of another lead's contact would be odd, but the schema allows it: DB_SET_NULL.
         CallAttempt.objects.filter(contact__lead__in=ids).exclude(lead__in=ids).update(contact=None)
@@ -310,7 +310,7 @@ def leads_delete(leads) -> tuple[int, int]:
         CallAttempt.objects.filter(lead__in=ids).delete()
         StatusChange.objects.filter(lead__in=ids).delete()
         contacts, _ = SecondaryContact.objects.filter(lead__in=ids).delete()
-        deleted, _ = leads.order_by().delete()
+        deleted = lead_counts.delete_leads(leads)
     return deleted, contacts
 
 

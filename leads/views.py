@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from campaigns import live as campaign_live
 from campaigns.models import Campaign
 from leadmgr.pagination import DeferredJoinLazyPaginator
 
@@ -351,6 +352,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history": lead.history.select_related("user").order_by("at", "id"),
         "calls": lead.calls.order_by("started_at", "id"),
         "status_actions": status_actions(lead),
+        "next_call": campaign_live.next_call(lead),
     }
     return render(request, "leads/lead_detail.html", context)
 

@@ -385,3 +385,13 @@ def test_the_preview_renders_the_message_for_recent_leads(client, operator):
 def test_the_preview_takes_hostile_input_without_error(client, operator, query):
     client.force_login(operator)
     assert client.get("/assistants/preview/", query).status_code == 200
+
+
+def test_the_forms_show_the_current_calling_days_checked(client, staff):
+    campaign = make_campaign("Spring", calling_days=[1, 3])
+    client.force_login(staff)
+    new = client.get("/campaigns/new/").content.decode()
+    assert new.count('name="calling_days" value="') == 7
+    assert [d for d in range(7) if f'value="{d}" id="id_calling_days_{d}" checked' in new] == [0, 1, 2, 3, 4]
+    edit = client.get(f"/campaigns/{campaign.pk}/edit/").content.decode()
+    assert [d for d in range(7) if f'value="{d}" id="id_calling_days_{d}" checked' in edit] == [1, 3]

@@ -1,6 +1,8 @@
 """The maintained counts equal a real COUNT after every kind of change: lead created (form service),
 CSV import (raw inserts), manual and bulk status changes, the runner's claims and results, a move
-to another campaign, the fast delete and the ORM delete; on SQLite and PostgreSQL alike."""
+to another campaign, the fast delete and the ORM delete; on SQLite and PostgreSQL alike. The import
+and the fast delete count per statement with the row triggers suspended (``bulk_inserted``,
+``delete_leads``): also inside an outer transaction, and rolled back with it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import datetime as dt
 import io
 
 import pytest
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,6 +129,25 @@ def op_orm_delete(campaigns, data):
     Lead.objects.filter(pk__in=Lead.objects.order_by("?").values("pk")[:2]).delete()
 
 
+def op_delete_in_transaction(campaigns, data):
+    # Inside a caller's transaction (SQLite: the cascading single DELETE instead of the raw path).
+    with transaction.atomic():
+        op_delete(campaigns, data)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def op_rolled_back(campaigns, data):
+    # An import and a fast delete undone by their caller's rollback: their suspension goes with
+    # them, and the next writer is counted by the triggers again.
+    with contextlib.suppress(_Rollback), transaction.atomic():
+        op_import(campaigns, data)
+        op_delete(campaigns, data)
+        raise _Rollback
+
+
 OPS = {
     "create": op_create,
     "import": op_import,
@@ -135,6 +158,8 @@ OPS = {
     "move": op_move,
     "delete": op_delete,
     "orm_delete": op_orm_delete,
+    "delete_in_transaction": op_delete_in_transaction,
+    "rolled_back": op_rolled_back,
 }
 
 
@@ -179,6 +204,86 @@ def test_recount_repairs_counts(two_campaigns):
     op_create(two_campaigns, _Fixed(two_campaigns[1]))
     StatusCount.objects.all().update(n=99)
     services.recount()
+    assert_counts_true(two_campaigns)
+
+
+def _suspensions(queries) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries
+        if "DROP TRIGGER" in q["sql"] or "set_config('leadcounts.suspend', 'on'" in q["sql"]
+    ]
+
+
+def _import(campaign, statuses: list[str]) -> None:
+    rows = "".join(f"{phone()},{s},B\n" for s in statuses)
+    csvio.import_leads(io.BytesIO(f"phone,status,customer_name\n{rows}".encode()), campaign=campaign)
+
+
+def test_the_import_counts_per_batch_not_per_lead(two_campaigns):
+    campaign = two_campaigns[0]
+    with CaptureQueriesContext(connection) as queries:
+        _import(campaign, ["", "", "completed", "", "completed"])
+    # Suspended once for the batch's INSERT: SQLite drops both row triggers, PostgreSQL sets its flag.
+    assert len(_suspensions(queries)) == (1 if connection.vendor == "postgresql" else 2)
+    if connection.vendor == "postgresql":
+        # One delta per (campaign, status) of the batch, not one per lead.
+        assert sorted(StatusCountDelta.objects.values_list("status", "n")) == [
+            ("completed", 2),
+            ("created", 3),
+        ]
+    assert selectors.status_counts(campaign.pk)[Status.CREATED] == 3
+    assert_counts_true(two_campaigns)
+    # The triggers count the next single writer again.
+    op_create(two_campaigns, _Fixed(campaign))
+    assert selectors.status_counts(campaign.pk)[Status.CREATED] == 4
+
+
+@pytest.mark.parametrize("in_transaction", [False, True])
+def test_the_fast_delete_counts_per_statement_not_per_lead(two_campaigns, in_transaction):
+    a, b = two_campaigns
+    _import(a, ["", "", "completed", "", "completed"])
+    _import(b, ["", "scheduled"])
+    services.fold_deltas()
+    outer = transaction.atomic() if in_transaction else contextlib.nullcontext()
+    with CaptureQueriesContext(connection) as queries, outer:
+        deleted, _ = lead_services.leads_delete(Lead.objects.exclude(campaign=b, status=Status.CREATED))
+    assert deleted == 6
+    assert len(_suspensions(queries)) == (1 if connection.vendor == "postgresql" else 2)
+    if connection.vendor == "postgresql":
+        assert sorted(StatusCountDelta.objects.values_list("campaign_id", "status", "n")) == [
+            (a.pk, "completed", -2),
+            (a.pk, "created", -3),
+            (b.pk, "scheduled", -1),
+        ]
+    assert {s: n for s, n in selectors.status_counts(b.pk).items() if n} == {Status.CREATED: 1}
+    assert_counts_true(two_campaigns)
+    op_create(two_campaigns, _Fixed(b))
+    assert selectors.status_counts(b.pk)[Status.CREATED] == 2
+
+
+def test_another_session_keeps_its_triggers_while_a_bulk_write_is_suspended(two_campaigns):
+    # SQLite needs no such test: the bulk writer holds the one write lock until its COMMIT.
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: on SQLite no other connection writes during the block")
+    a, b = two_campaigns
+    insert = (
+        "INSERT INTO leads_lead (campaign_id, phone, status, variables, attempts, next_attempt_at,"
+        " created_at, updated_at) VALUES (%s, %s, 'created', '{}', 0, NULL, now(), now())"
+    )
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with transaction.atomic(), services.bulk_inserted({(a.pk, "created"): 1}):
+            with connection.cursor() as cursor:
+                cursor.execute(insert, [a.pk, phone()])
+            with other.cursor() as cursor:  # autocommit: committed while this block runs
+                cursor.execute(insert, [b.pk, phone()])
+                cursor.execute("DELETE FROM leads_lead WHERE campaign_id = %s", [b.pk])
+                cursor.execute(insert, [b.pk, phone()])
+    finally:
+        other.close()
+    assert selectors.status_counts(a.pk)[Status.CREATED] == 1
+    assert selectors.status_counts(b.pk)[Status.CREATED] == 1
     assert_counts_true(two_campaigns)
 
 

@@ -18,7 +18,17 @@ sys.path.insert(0, str(ROOT / "bench" / "load"))
 from pages import PAGES  # noqa: E402
 
 # What a developer's shell may hold that the served site must not inherit (the driver sets its own).
-_DROPPED = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "HOST")
+# DJANGO_ALLOW_ASYNC_UNSAFE: the browser tests' harness sets it in this process, and check --deploy
+# (bin/serve) rightly refuses it.
+_DROPPED = (
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "DEBUG",
+    "HOST",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
 
 
 def test_the_load_driver_reports_every_page_without_errors_and_stops_everything(tmp_path):

@@ -52,11 +52,16 @@ def test_deleting_leads_cascades_in_the_database_in_few_queries(campaign):
     leads_with_two_contacts(campaign, 20, called=5)
     keep = make_lead(campaign, contacts=[next_phone()])
     doomed = Lead.objects.exclude(pk=keep.pk)
-    # COUNT of contacts, then one DELETE: the database removes contacts, history and calls.
+    # COUNT of contacts, then one DELETE: the database removes contacts, history and calls. Around
+    # it the lead counts' own (leadcounts.services.delete_leads), a statement each rather than a
+    # trigger call per lead: the row triggers looked up and suspended, then SQLite drops 2 triggers,
+    # subtracts the leads' counts, recreates the 2; PostgreSQL sets a flag, deletes and counts in
+    # the one DELETE, clears the flag.
+    counts = 1 + (5 if connection.vendor == "sqlite" else 2)
     with CaptureQueriesContext(connection) as queries:
         deleted, contacts = services.leads_delete(doomed)
     assert (deleted, contacts) == (20, 40)
-    assert len([q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]) == 2
+    assert len([q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]) == 2 + counts
     assert list(Lead.objects.all()) == [keep]
     assert SecondaryContact.objects.count() == 1
     assert not StatusChange.objects.exists()
