@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.test import Client
 
 from campaigns.models import Assistant, AssistantVariable, Campaign
 from leads import roles
@@ -107,6 +108,33 @@ def admin_user(db) -> User:
 @pytest.fixture
 def outsider(db) -> User:
     return make_user("oscar")
+
+
+# The role matrix's personas: every URL and action is tried as each of them.
+PERSONAS = ["anonymous", "outsider", "operator", "staff", "admin"]
+
+
+@pytest.fixture
+def as_persona(db, settings):
+    """``as_persona(name)``: a client signed in as that persona (``anonymous``: signed out); the
+    users are ``as_persona.users``."""
+    # Several users per case over hundreds of cases: the production hasher would dominate the run.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    users = {
+        "outsider": make_user("oscar"),
+        "operator": make_user("olivia", group=roles.OPERATORS),
+        "staff": make_user("sam", group=roles.STAFF),
+        "admin": make_user("ada", superuser=True),
+    }
+
+    def client_for(persona: str) -> Client:
+        client = Client()
+        if persona != "anonymous":
+            client.force_login(users[persona])
+        return client
+
+    client_for.users = users
+    return client_for
 
 
 def set_sqlite_statistics(tables: dict[str, dict[str, str]]) -> None:

@@ -7,16 +7,13 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from campaigns.models import Campaign, CampaignStateChange
-from leadmgr.testing import make_campaign, make_lead, make_user
-from leads import roles
+from leadmgr.testing import PERSONAS, make_campaign, make_lead, make_user
 from leads.models import Status
 
 State = Campaign.State
-PERSONAS = ["anonymous", "outsider", "operator", "staff", "admin"]
 ALL_DAY = {
     "calling_days": [0, 1, 2, 3, 4, 5, 6],
     "window_start": dt.time(0),
@@ -24,27 +21,7 @@ ALL_DAY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def as_persona(db):
-    users = {
-        "outsider": make_user("oscar"),
-        "operator": make_user("olivia", group=roles.OPERATORS),
-        "staff": make_user("sam", group=roles.STAFF),
-        "admin": make_user("ada", superuser=True),
-    }
-
-    def client_for(persona: str) -> Client:
-        client = Client()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    return client_for
+# Personas: leadmgr.testing (PERSONAS, as_persona).
 
 
 # (url, state the campaign starts in, state after a POST that is allowed) → status for outsider,

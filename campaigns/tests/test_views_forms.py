@@ -7,36 +7,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.test import Client
 
 from campaigns.models import Assistant, Campaign
-from leadmgr.testing import make_assistant, make_campaign, make_lead, make_user
-from leads import roles
+from leadmgr.testing import PERSONAS, make_assistant, make_campaign, make_lead
 
-PERSONAS = ["anonymous", "outsider", "operator", "staff", "admin"]
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def as_persona(db):
-    users = {
-        "outsider": make_user("oscar"),
-        "operator": make_user("olivia", group=roles.OPERATORS),
-        "staff": make_user("sam", group=roles.STAFF),
-        "admin": make_user("ada", superuser=True),
-    }
-
-    def client_for(persona: str) -> Client:
-        client = Client()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    return client_for
+# Personas: leadmgr.testing (PERSONAS, as_persona).
 
 
 def campaign_post(assistant, **overrides) -> dict:

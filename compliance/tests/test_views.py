@@ -5,12 +5,10 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.test import Client
 
 from compliance import services
 from compliance.models import DoNotCallEntry, Erasure, ExportRecord
-from leadmgr.testing import make_campaign, make_lead, make_user
-from leads import roles
+from leadmgr.testing import make_campaign, make_lead
 from leads.models import Lead
 
 pytestmark = pytest.mark.django_db
@@ -18,28 +16,7 @@ pytestmark = pytest.mark.django_db
 A, B = "+14155550101", "+14155550102"
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def as_persona(db):
-    users = {
-        "outsider": make_user("oscar"),
-        "operator": make_user("olivia", group=roles.OPERATORS),
-        "staff": make_user("sam", group=roles.STAFF),
-        "admin": make_user("ada", superuser=True),
-    }
-
-    def client_for(persona: str) -> Client:
-        client = Client()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    client_for.users = users
-    return client_for
+# Personas: leadmgr.testing (PERSONAS, as_persona).
 
 
 def table(response) -> str:

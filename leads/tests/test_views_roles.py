@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
-from leadmgr.testing import make_user
-from leads import roles
+from leadmgr.testing import PERSONAS
 from leads.models import Lead
 
-PERSONAS = ["anonymous", "outsider", "operator", "staff", "admin"]
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(settings):
-    # Four users per case over a hundred cases: the production hasher would dominate the run.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def as_persona(db):
-    users = {
-        "outsider": make_user("oscar"),
-        "operator": make_user("olivia", group=roles.OPERATORS),
-        "staff": make_user("sam", group=roles.STAFF),
-        "admin": make_user("ada", superuser=True),
-    }
-
-    def client_for(persona: str) -> Client:
-        client = Client()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    return client_for
+# Personas: leadmgr.testing (PERSONAS, as_persona).
 
 
 def lead_form_post(lead) -> dict:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
-from leadmgr.testing import make_user
-from leads import roles
+from leadmgr.testing import PERSONAS
 from webhooks.models import Delivery, DeliveryAttempt, Subscription
 from webhooks.views import E_INACTIVE_TEST
 
@@ -17,30 +15,8 @@ from .conftest import subscribe
 
 pytestmark = pytest.mark.django_db
 
-PERSONAS = ["anonymous", "outsider", "operator", "staff", "admin"]
 
-
-@pytest.fixture(autouse=True)
-def fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def as_persona(db):
-    users = {
-        "outsider": make_user("oscar"),
-        "operator": make_user("olivia", group=roles.OPERATORS),
-        "staff": make_user("sam", group=roles.STAFF),
-        "admin": make_user("ada", superuser=True),
-    }
-
-    def client_for(persona: str) -> Client:
-        client = Client()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    return client_for
+# Personas: leadmgr.testing (PERSONAS, as_persona).
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The browser harness of leads/tests/browser (Debian's Chromium through Playwright)."""
 
 from leads.tests.browser.conftest import (  # noqa: F401
-    chromium,
     csp_violations,
     page,
     roles_present,
