@@ -19,8 +19,9 @@ from rest_framework.views import APIView
 
 from campaigns import controls
 from campaigns.models import Campaign
+from compliance.audit import audited
 from leads import csvio, lifecycle, selectors, services
-from leads.filters import LeadFilter
+from leads.filters import FILTER_PARAMS, LeadFilter
 from leads.models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
 
 from . import edits, errors, idempotency, rows
@@ -343,7 +344,18 @@ class LeadExportView(ApiView):
         leads = filtered_leads(request, Lead.objects.all())
         columns = [c for c in (request.query_params.get("columns") or "").split(",") if c.strip()] or None
         with_secondary = request.query_params.get("with_secondary", "").lower() in ("1", "true", "yes", "on")
-        chunks = csvio.export_csv(leads, columns=columns, with_secondary=with_secondary)
+        # Recorded in the export audit like every other door's export (compliance.audit).
+        chunks = audited(
+            csvio.export_csv(leads, columns=columns, with_secondary=with_secondary),
+            user=request.user,
+            filters={
+                name: request.query_params.getlist(name)
+                for name in FILTER_PARAMS
+                if any(request.query_params.getlist(name))
+            },
+            columns=columns,
+            channel="api",
+        )
         if fmt == "csv":
             response = StreamingHttpResponse(csvio.iter_bytes(chunks), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="leads.csv"'

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from api.tests.helpers import api_client
+from compliance.models import ExportRecord
 from leadmgr.testing import make_campaign, make_lead
 from leads import csvio, selectors
 from leads.models import Lead, Status
@@ -63,3 +64,13 @@ def test_export_needs_the_export_permission_and_a_known_format(operator, staff):
     assert response.status_code == 400
     assert response.json()["errors"] == [{"field": "format", "message": "Choose csv or ndjson."}]
     assert not Lead.objects.exists()
+
+
+def test_an_api_export_is_recorded_in_the_export_audit(staff, campaign):
+    make_lead(campaign, "+14155550101")
+    make_lead(campaign, "+14155550103", status=Status.COMPLETED)
+    response = api_client(staff).get(EXPORT, {"format": "ndjson", "status": "created", "columns": "status"})
+    assert len(body(response).splitlines()) == 1
+    record = ExportRecord.objects.get()
+    assert (record.user, record.channel, record.rows, record.columns) == (staff, "api", 1, ["status"])
+    assert record.filters == {"status": ["created"]}
