@@ -6,6 +6,9 @@ from django.views.generic import RedirectView
 
 from leadmgr import views
 
+# A write that lost the wait for SQLite's lock answers 503 with a message, not a 500 (views.py).
+handler500 = views.server_error
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/leads/", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
