@@ -1,16 +1,22 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from leadmgr import views
+from leadmgr.forms import AdminSignInForm, SignInForm
 
 # A write that lost the wait for SQLite's lock answers 503 with a message, not a 500 (views.py).
 handler500 = views.server_error
+# The admin's sign-in refuses an over-long username too (leadmgr/forms.py).
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/leads/", permanent=False)),
+    # Before auth's own URLs: the same view, with a form that refuses an over-long username.
+    path("accounts/login/", LoginView.as_view(authentication_form=SignInForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("leads/", include("leads.urls")),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from axes.models import AccessAttempt
+
+from leadmgr.forms import E_USERNAME_TOO_LONG
 from leadmgr.testing import PASSWORD
 
 
@@ -46,3 +50,13 @@ def test_password_change(client, operator):
     assert "Password changed" in client.get(response["Location"]).content.decode()
     operator.refresh_from_db()
     assert operator.check_password("a-new-long-passphrase")
+
+
+@pytest.mark.parametrize("url", ["/accounts/login/", "/admin/login/"])
+def test_an_over_long_username_is_refused_by_the_form_not_the_database(client, db, url):
+    # Django's sign-in form only sets the field's maxlength attribute; the username went on to
+    # authenticate() and the lockout's failure record, a varchar(255) PostgreSQL refused (a 500).
+    response = client.post(url, {"username": "x" * 300, "password": "secret"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["username"] == [E_USERNAME_TOO_LONG.format(n=150)]
+    assert not AccessAttempt.objects.exists()
