@@ -232,11 +232,15 @@ class Sampler(threading.Thread):
         for role, proc in self._candidates():
             try:
                 with proc.oneshot():
+                    if proc.status() == psutil.STATUS_ZOMBIE:
+                        continue  # it has ended and holds no memory: its last living sample stands
                     times = proc.cpu_times()
                     cpu = times.user + times.system
                     rss = proc.memory_info().rss
             except psutil.Error:
                 continue
+            if rss == 0:
+                continue  # caught between fork and exec, or ending: not a reading of its memory
             known = self.procs.get(proc.pid)
             if known is None:
                 s = Sample(role, proc.pid, first_cpu=cpu, first_at=now)
