@@ -149,7 +149,14 @@ WSGI_APPLICATION = "leadmgr.wsgi.application"
 # DATABASE_URL: sqlite:///path/to/file.sqlite3 or postgres://user:pass@host:5432/name.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 try:
-    _default_db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 0))
+    # Production (DEBUG=0) keeps each process's connection for a minute instead of opening one per
+    # request: under 50 users at 1M leads that halved the server's own p95 on PostgreSQL (bench/load/).
+    # The development server starts a thread per request, so it keeps none.
+    _default_db = dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("CONN_MAX_AGE", 0 if DEBUG else 60),
+        conn_health_checks=True,
+    )
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
 if _default_db["ENGINE"] == "django.db.backends.sqlite3":

@@ -9,7 +9,9 @@ watching a running campaign does. Request names are those of ``pages.PAGES``.
 
 Settings come from the environment (the driver sets them): LOAD_USER_PREFIX, LOAD_USERS,
 LOAD_PASSWORD, LOAD_MAX_LEAD_ID, LOAD_CAMPAIGN_IDS, LOAD_WAIT ("min,max" seconds between clicks),
-LOAD_STOP_AFTER_TOUR ("1": stop once every user has visited every page).
+LOAD_STOP_AFTER_TOUR ("1": stop once every user has visited every page), LOAD_REQUEST_LOG (a file
+for one line per request — end time, name, milliseconds, failed — and a "spawned" line when the last
+user has started, so the driver can tell the sign-in ramp from the steady load).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import itertools
 import os
 import random
 import re
+import time
 from html.parser import HTMLParser
 from urllib.parse import urlencode
 
 import gevent
-from locust import HttpUser, between, constant, task
+from locust import HttpUser, between, constant, events, task
 
 USER_PREFIX = os.environ.get("LOAD_USER_PREFIX", "load-operator-")
 N_USERS = int(os.environ.get("LOAD_USERS", "50"))
@@ -30,6 +33,7 @@ PASSWORD = os.environ.get("LOAD_PASSWORD", "")
 MAX_LEAD_ID = int(os.environ.get("LOAD_MAX_LEAD_ID", "1000"))
 CAMPAIGN_IDS = [int(c) for c in os.environ.get("LOAD_CAMPAIGN_IDS", "1").split(",")]
 STOP_AFTER_TOUR = os.environ.get("LOAD_STOP_AFTER_TOUR") == "1"
+REQUEST_LOG = os.environ.get("LOAD_REQUEST_LOG")
 WAIT = [float(w) for w in os.environ.get("LOAD_WAIT", "3,10").split(",")]
 
 NAMES = ["Tanaka", "García", "Patel", "Sarah Johnson", "Müller", "Chen"]
@@ -59,6 +63,27 @@ US_AREAS = ["212", "312", "415", "512", "617", "646", "702", "713", "801", "206"
 _accounts = itertools.count(1)
 _toured = 0
 _CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+_request_log = open(REQUEST_LOG, "a", buffering=1 << 16) if REQUEST_LOG else None  # noqa: SIM115
+
+
+@events.request.add_listener
+def _log_request(name, response_time, exception, **kwargs) -> None:
+    if _request_log is not None:
+        _request_log.write(f"{time.time():.3f}\t{name}\t{response_time:.1f}\t{int(exception is not None)}\n")
+
+
+@events.spawning_complete.add_listener
+def _log_spawned(user_count, **kwargs) -> None:
+    if _request_log is not None:
+        _request_log.write(f"{time.time():.3f}\tspawned\t{user_count}\t0\n")
+
+
+@events.quitting.add_listener
+def _close_log(**kwargs) -> None:
+    if _request_log is not None:
+        _request_log.flush()
 
 
 def demo_phone(index: int) -> str:

@@ -152,3 +152,14 @@ def test_the_wsgi_application_refuses_the_development_key():
 def test_debug_on_still_starts_with_the_development_key():
     result = setup_django({"DEBUG": "1", "DATABASE_URL": PRODUCTION["DATABASE_URL"]})
     assert result.returncode == 0, result.stderr
+
+
+def test_production_keeps_database_connections_and_development_does_not():
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "d = settings.DATABASES['default']; print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+    )
+    assert setup_django(PRODUCTION, code).stdout.split() == ["60", "True"]
+    assert setup_django(PRODUCTION | {"CONN_MAX_AGE": "0"}, code).stdout.split() == ["0", "True"]
+    development = {"DEBUG": "1", "DATABASE_URL": PRODUCTION["DATABASE_URL"]}
+    assert setup_django(development, code).stdout.split() == ["0", "True"]
