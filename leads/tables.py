@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django_tables2 import utils as tables2_utils
 
-from leadmgr import db
+from leadmgr import storage
 
 from .models import NEXT_ATTEMPT_KNOWN, NEXT_ATTEMPT_MISSING, Lead
 
@@ -70,10 +70,10 @@ def next_attempt_order(descending: bool) -> tuple:
     lead_next_attempt_known leads with (over every lead; under a filter the index entries sort).
     """
     if descending:
-        if db.nulls_sort_first():
+        if storage.nulls_sort_first():
             return F("next_attempt_at").desc(), F("id").desc()
         return NEXT_ATTEMPT_KNOWN.desc(), F("next_attempt_at").desc(), F("id").desc()
-    if db.nulls_sort_first():
+    if storage.nulls_sort_first():
         return NEXT_ATTEMPT_MISSING.asc(), F("next_attempt_at").asc(), F("id").asc()
     return F("next_attempt_at").asc(), F("id").asc()
 
