@@ -35,6 +35,11 @@ def vendor(conn=None) -> str:
     return (conn or connection).vendor
 
 
+def engine_name(conn=None) -> str:
+    """The database's kind, for people to read (the health check: "sqlite answers")."""
+    return vendor(conn)
+
+
 def is_sqlite(conn=None) -> bool:
     return vendor(conn) == SQLITE
 

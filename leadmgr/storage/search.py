@@ -37,6 +37,11 @@ LEADS = "leads_lead"
 TABLE = "leads_lead_search"
 STATE = "leads_lead_search_state"
 CHANGED = "leads_lead_search_changed"
+# ``manage.py rebuild_search_index``'s help.
+REBUILD_HELP = (
+    "Refill the free-text search index from the leads. Searches stay right without it; run it "
+    "after deleting many leads (SQLite keeps their entries until then) or restoring a backup."
+)
 # How many of a text's trigrams a lookup ANDs: beyond five, each one costs more than it narrows.
 MAX_TRIGRAMS = 5
 
