@@ -62,6 +62,11 @@ def deferred_join_on_every_page(conn=None) -> bool:
     return is_postgresql(conn)
 
 
+def is_storable_text(text: str) -> bool:
+    """Whether every database here can store ``text`` as it is."""
+    return _UNSTORABLE.search(text) is None
+
+
 def storable_text(text: str) -> str:
     """``text`` with the characters no database stores replaced by U+FFFD (the replacement mark)."""
     return _UNSTORABLE.sub("\ufffd", text)
