@@ -9,11 +9,11 @@ history are all decided by the importer.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from campaigns.models import Campaign
+from leadmgr.storage import is_storable_text
 from leads import csvio, selectors
 from leads import variables as lead_variables
 
@@ -62,12 +62,9 @@ class Outcome:
         return [r for r in self.results if r.errors]
 
 
-# What PostgreSQL cannot store in text (NUL) and UTF-8 cannot encode (a lone surrogate).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
 def _clean_text(value: str) -> bool:
-    return _UNSTORABLE.search(value) is None
+    # What PostgreSQL cannot store in text (NUL) and UTF-8 cannot encode (a lone surrogate).
+    return is_storable_text(value)
 
 
 def text_value(value) -> str | None:

@@ -39,7 +39,7 @@ from django.test import Client  # noqa: E402
 
 from api import tokens  # noqa: E402
 from campaigns.models import Campaign  # noqa: E402
-from leadmgr.db import wait_for_checkpoint  # noqa: E402
+from leadmgr.storage.bulk import wait_for_checkpoint  # noqa: E402
 from leads import csvio, demo  # noqa: E402
 from leads.models import Lead  # noqa: E402
 

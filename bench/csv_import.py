@@ -50,7 +50,7 @@ import phonenumbers  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from campaigns.models import Campaign  # noqa: E402
-from leadmgr.db import wait_for_checkpoint  # noqa: E402
+from leadmgr.storage.bulk import wait_for_checkpoint  # noqa: E402
 from leads import csvio, demo  # noqa: E402
 from leads.models import Lead  # noqa: E402
 

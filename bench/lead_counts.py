@@ -57,8 +57,9 @@ def main() -> None:
     from django.db import connection
     from django.db.models import Count
 
-    from leadcounts import selectors, services, sql
-    from leadmgr.db import wait_for_checkpoint
+    from leadcounts import selectors, services
+    from leadmgr.storage import counts as sql
+    from leadmgr.storage.bulk import wait_for_checkpoint
     from leadmgr.testing import make_assistant, make_campaign
     from leads import csvio, demo, lifecycle
     from leads import services as lead_services

@@ -3,7 +3,7 @@
 Every path that writes leads (the lifecycle, the runner, manual and bulk changes, the CSV import's
 raw inserts, the fast raw delete, a move to another campaign, the admin) goes through the table,
 so triggers keep the counts in the writer's own transaction without any of them knowing; a page
-reads a handful of rows instead of counting a million (see ``leadcounts.sql``).
+reads a handful of rows instead of counting a million (see ``leadmgr.storage.counts``).
 
 On PostgreSQL the triggers append deltas (``StatusCountDelta``) instead of updating the count row:
 an import's one transaction would otherwise update the same row once per lead, and PostgreSQL

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from django.db import connection
 
+from leadmgr.storage.counts import COUNTS, DELTAS
 from leads.models import Status
-
-from .sql import COUNTS, DELTAS
 
 
 def status_counts(campaign_id: int) -> dict[str, int]:

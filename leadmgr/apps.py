@@ -8,3 +8,6 @@ class LeadmgrConfig(AppConfig):
 
     def ready(self) -> None:
         from leadmgr import checks  # noqa: F401  (registers the system checks)
+        from leadmgr.adaptations import remember_render_signatures
+
+        remember_render_signatures()  # library adaptations: leadmgr/adaptations.py

@@ -1,183 +1,21 @@
-"""Small database helpers the ORM lacks."""
+"""Moved to ``leadmgr.storage``; these names stay importable from here only until the modules that
+still import them (the CSV import and the runner, reshaped on their own) import storage instead."""
 
 from __future__ import annotations
 
-import logging
-import re
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from leadmgr.storage import nulls_sort_first, storable_text
+from leadmgr.storage.bulk import (
+    checkpoint_in_background,
+    refresh_statistics,
+    update_rows,
+    wait_for_checkpoint,
+)
 
-from django.db import connection
-
-logger = logging.getLogger(__name__)
-
-UPDATE_CHUNK = 500
-
-# What no database here stores in a text column: NUL (PostgreSQL refuses it) and lone surrogates
-# (not encodable as UTF-8, which both drivers send). JSON escapes (\u0000, \ud800) let them in.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def nulls_sort_first(conn=None) -> bool:
-    """Whether the database puts NULL before every value in ascending order (and so after them
-    in descending order): SQLite does, PostgreSQL does the opposite. An ORDER BY that agrees with
-    this reads a plain index in either direction; one that does not needs an index of its own."""
-    return (conn or connection).vendor == "sqlite"
-
-
-def storable_text(text: str) -> str:
-    """``text`` with the characters no database stores replaced by U+FFFD (the replacement mark)."""
-    return _UNSTORABLE.sub("\ufffd", text)
-
-
-def update_rows(model, fields: Sequence[str], rows: Sequence[tuple]) -> int:
-    """Set per-row values: ``rows`` are (pk, value for each of ``fields``) tuples.
-
-    One ``WITH v AS (VALUES …) UPDATE … FROM v`` statement per chunk (PostgreSQL, SQLite ≥ 3.33),
-    where ``bulk_update``'s CASE WHEN per row costs about 1 ms a row to build in Python.
-    """
-    qn = connection.ops.quote_name
-    table = qn(model._meta.db_table)
-    pk_column = qn(model._meta.pk.column)
-    columns = [model._meta.get_field(name) for name in fields]
-    names = ", ".join(["pk", *(f"c{i}" for i in range(len(columns)))])
-    sets = ", ".join(f"{qn(col.column)} = v.c{i}" for i, col in enumerate(columns))
-    placeholder = "(" + ", ".join(["%s"] * (1 + len(columns))) + ")"
-    changed = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), UPDATE_CHUNK):
-            chunk = rows[start : start + UPDATE_CHUNK]
-            params: list = []
-            for pk, *values in chunk:
-                params.append(pk)
-                params.extend(
-                    col.get_db_prep_save(value, connection)
-                    for col, value in zip(columns, values, strict=True)
-                )
-            cursor.execute(
-                f"WITH v({names}) AS (VALUES {', '.join([placeholder] * len(chunk))}) "
-                f"UPDATE {table} SET {sets} FROM v WHERE {table}.{pk_column} = v.pk",
-                params,
-            )
-            changed += cursor.rowcount
-    return changed
-
-
-@contextmanager
-def checkpoint_in_background(conn=None) -> Iterator[None]:
-    """A large write on SQLite commits without copying its WAL into the database file on the way.
-
-    In WAL mode each commit that leaves the log over a thousand pages copies it back into the
-    database file and syncs it (the automatic checkpoint), inside the commit: for a bulk delete of
-    100k leads, 130 MB and half its time. Around the block the connection's automatic checkpoint
-    is off; after it, a thread checkpoints on its own connection (PASSIVE: it blocks no reader or
-    writer) while the response goes out, as PostgreSQL's checkpointer writes data pages after the
-    commit. Nothing else changes: the committed pages live in the WAL until the copy is done (a
-    reader sees them there), and whatever a crash interrupts the next checkpoint, this one or any
-    connection's automatic one, completes. (With synchronous=NORMAL a commit was never synced to
-    disk by itself: a checkpoint syncs it, here a moment later.)
-
-    Anywhere else (PostgreSQL, an in-memory database, inside an outer transaction, which commits
-    later) the block runs as it is. ``conn`` is the default connection unless given.
-    """
-    conn = conn or connection
-    if conn.vendor != "sqlite" or conn.in_atomic_block or conn.is_in_memory_db():
-        yield
-        return
-    with conn.cursor() as cursor:
-        cursor.execute("PRAGMA wal_autocheckpoint")
-        (pages,) = cursor.fetchone()
-        cursor.execute("PRAGMA wal_autocheckpoint = 0")
-    try:
-        yield
-    finally:
-        with conn.cursor() as cursor:
-            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
-        global _last_checkpoint
-        path = conn.settings_dict["NAME"]
-        _last_checkpoint = threading.Thread(target=_checkpoint, args=(str(path),), name="sqlite-checkpoint")
-        _last_checkpoint.start()
-
-
-_last_checkpoint: threading.Thread | None = None
-
-
-def wait_for_checkpoint(timeout: float | None = None) -> threading.Thread | None:
-    """Wait for the latest background checkpoint (tests, benchmarks); returns its thread, if any."""
-    thread = _last_checkpoint
-    if thread is not None:
-        thread.join(timeout)
-    return thread
-
-
-def _checkpoint(path: str) -> None:
-    db = sqlite3.connect(path, timeout=20)
-    try:
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    except sqlite3.Error as exc:  # the next automatic checkpoint copies what this one could not
-        logger.warning("background checkpoint of %s: %s", path, exc)
-    finally:
-        db.close()
-
-
-def refresh_statistics(*models, conn=None) -> list[str]:
-    """Measure again (ANALYZE) each model's table whose SQLite statistics are missing or stale.
-
-    SQLite's planner chooses indexes by the statistics ANALYZE stores (``sqlite_stat1``). A leads
-    table filled by imports has none, and without them pages of the leads table read the wrong
-    index (at 1M leads: campaign + status by next attempt 20 → 432 ms, sort by campaign 16 →
-    1,334 ms). Stale means an index has none (a new one) or the row count stored with them is
-    under half or over twice today's, so a growing table is measured again each time it doubles
-    (ANALYZE of 1M leads: 0.5 s); otherwise this costs a count (15 ms at 1M). ``PRAGMA optimize`` would not do: SQLite 3.40 only looks at
-    tables this connection has planned a query on with their statistics, which a small import
-    never does. PostgreSQL's autovacuum analyses by itself. Returns the tables analysed; a table
-    that does not exist (migrated backwards past it) is skipped.
-    """
-    conn = conn or connection
-    if conn.vendor != "sqlite":
-        return []
-    qn = conn.ops.quote_name
-    wanted = [model._meta.db_table for model in models]
-    with conn.cursor() as cursor:
-        # Tables a backwards migration has dropped are skipped; sqlite_stat1 exists once ANALYZE ran.
-        names = ["sqlite_stat1", *wanted]
-        cursor.execute(
-            f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({', '.join(['%s'] * len(names))})",
-            names,
-        )
-        present = {name for (name,) in cursor.fetchall()}
-        tables = [table for table in wanted if table in present]
-        if not tables:
-            return []
-        if "sqlite_stat1" in present:
-            # Per table: its rows; the rows its statistics were taken at; its indexes; those measured.
-            cursor.execute(
-                " UNION ALL ".join(
-                    f"SELECT count(*), "
-                    f"(SELECT stat FROM sqlite_stat1 WHERE tbl = %s AND idx IS NOT NULL LIMIT 1), "
-                    f"(SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = %s), "
-                    f"(SELECT count(DISTINCT idx) FROM sqlite_stat1 WHERE tbl = %s) FROM {qn(table)}"
-                    for table in tables
-                ),
-                [name for table in tables for name in (table, table, table)],
-            )
-            stale = [
-                table
-                for table, (rows, stat, indexes, measured) in zip(tables, cursor.fetchall(), strict=True)
-                if measured < indexes or not _statistics_fit(stat, rows)
-            ]
-        else:
-            stale = tables
-        for table in stale:
-            cursor.execute(f"ANALYZE {qn(table)}")
-    return stale
-
-
-def _statistics_fit(stat: str | None, rows: int) -> bool:
-    """A sqlite_stat1 entry ("rows, then rows per key of each column") still describes the table."""
-    if not stat:
-        return False
-    then = int(stat.split()[0])
-    return then / 2 <= rows <= then * 2
+__all__ = [
+    "checkpoint_in_background",
+    "nulls_sort_first",
+    "refresh_statistics",
+    "storable_text",
+    "update_rows",
+    "wait_for_checkpoint",
+]

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
+from leadmgr import storage
+
 
 @dataclass(frozen=True)
 class Check:
@@ -38,7 +40,7 @@ def database_reachable(alias: str = DEFAULT_DB_ALIAS) -> bool:
 
 def check_database() -> Check:
     if database_reachable():
-        return Check("database", True, f"{connections[DEFAULT_DB_ALIAS].vendor} answers")
+        return Check("database", True, f"{storage.engine_name(connections[DEFAULT_DB_ALIAS])} answers")
     return Check("database", False, "the database does not answer")
 
 

@@ -9,6 +9,8 @@ from django.utils.functional import cached_property
 from django_tables2.paginators import LazyPaginator
 from django_tables2.rows import BoundRows
 
+from leadmgr import storage
+
 # The largest LIMIT or OFFSET SQLite and PostgreSQL take (a signed 64-bit integer): a page number
 # from the URL whose rows would start past it cannot hold a row.
 MAX_SQL_INT = 2**63 - 1
@@ -106,7 +108,7 @@ class DeferredJoinLazyPaginator(LazyPaginator):
         self._all_rows = object_list
         self.past_end: int | None = None
         if queryset is not None:
-            every_page = connections[queryset.db].vendor == "postgresql"
+            every_page = storage.deferred_join_on_every_page(connections[queryset.db])
             object_list = _DeferredJoinSlicer(object_list, 0 if every_page else self.deep_offset)
         super().__init__(object_list, per_page, **kwargs)
 

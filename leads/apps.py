@@ -16,9 +16,6 @@ class LeadsConfig(AppConfig):
     name = "leads"
 
     def ready(self) -> None:
-        from .tables import remember_render_signatures
-
         # The search index and the planner's statistics are derived from the leads: brought up to
         # date after every migrate and flush.
         post_migrate.connect(_after_migrate, sender=self)
-        remember_render_signatures()

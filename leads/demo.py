@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Assistant, AssistantVariable, Campaign
+from leadmgr.storage import bulk as storage_bulk
 
 from . import lifecycle, textsearch, variable_names
 from .models import Lead, SecondaryContact, Status
@@ -291,8 +292,6 @@ def bulk_generate(n_leads: int, *, seed: int = 11, batch: int = 5_000, progress=
 
     Statuses are written directly, as an import would: this is data for benchmarks, not history.
     """
-    import json
-
     rng = random.Random(seed)
     campaigns = ensure_demo_campaigns()
     names = {c.pk: c.assistant.name for c in campaigns}
@@ -304,41 +303,11 @@ def bulk_generate(n_leads: int, *, seed: int = 11, batch: int = 5_000, progress=
         " last_attempt_at, lease_expires_at, created_at, updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
     )
     contact_sql = f"INSERT INTO {contact_table} (lead_id, phone, variables, position) VALUES (%s,%s,%s,%s)"
-    adapt = connection.ops.adapt_datetimefield_value
     done = 0
     while done < n_leads:
         size = min(batch, n_leads - done)
-        leads, contacts = [], []
-        for i, campaign, status, created, next_at, attempts in _rows(
-            start + done, size, campaigns, rng, now, newest=start + n_leads - 1
-        ):
-            values = json.dumps(lead_values(rng, names[campaign.pk]), ensure_ascii=False)
-            created_db, next_db = adapt(created), adapt(next_at)
-            last = created_db if attempts else None
-            leads.append(
-                (
-                    i,
-                    campaign.pk,
-                    phone_for(i),
-                    status,
-                    values,
-                    attempts,
-                    next_db,
-                    last,
-                    None,
-                    created_db,
-                    created_db,
-                )
-            )
-            for position in range(rng.choice((0, 1, 1, 2))):
-                contacts.append(
-                    (
-                        i,
-                        phone_for(50_000_000 + 2 * i + position),
-                        json.dumps(contact_values(rng), ensure_ascii=False),
-                        position,
-                    )
-                )
+        rows = _rows(start + done, size, campaigns, rng, now, newest=start + n_leads - 1)
+        leads, contacts = _generated_batch(rows, rng, names)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(lead_sql, leads)
             cursor.executemany(contact_sql, contacts)
@@ -347,16 +316,43 @@ def bulk_generate(n_leads: int, *, seed: int = 11, batch: int = 5_000, progress=
         done += size
         if progress:
             progress(done)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # Explicit ids bypassed the sequence; move it past them.
-            for table in (lead_table,):
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
-                )
-            cursor.execute(f"ANALYZE {lead_table}")
-            cursor.execute(f"ANALYZE {contact_table}")
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+    # Explicit ids bypassed the id sequence; the planner's statistics describe the new rows.
+    storage_bulk.after_generated_rows(explicit_ids=[lead_table], analyze=[lead_table, contact_table])
     return done
+
+
+def _generated_batch(rows, rng: random.Random, names: dict[int, str]) -> tuple[list[tuple], list[tuple]]:
+    """The INSERT parameters of a batch of generated leads (``_rows``) and their 0–2 contacts."""
+    import json
+
+    adapt = connection.ops.adapt_datetimefield_value
+    leads, contacts = [], []
+    for i, campaign, status, created, next_at, attempts in rows:
+        values = json.dumps(lead_values(rng, names[campaign.pk]), ensure_ascii=False)
+        created_db, next_db = adapt(created), adapt(next_at)
+        last = created_db if attempts else None
+        leads.append(
+            (
+                i,
+                campaign.pk,
+                phone_for(i),
+                status,
+                values,
+                attempts,
+                next_db,
+                last,
+                None,
+                created_db,
+                created_db,
+            )
+        )
+        for position in range(rng.choice((0, 1, 1, 2))):
+            contacts.append(
+                (
+                    i,
+                    phone_for(50_000_000 + 2 * i + position),
+                    json.dumps(contact_values(rng), ensure_ascii=False),
+                    position,
+                )
+            )
+    return leads, contacts

@@ -11,7 +11,7 @@ dict to be written in batches.
 
 from __future__ import annotations
 
-import sqlite3
+from leadmgr.storage.scratch import ScratchConnection, open_scratch
 
 Key = tuple[int, str]
 
@@ -45,7 +45,7 @@ class FileDuplicates:
     def __init__(self) -> None:
         self.filters = [_Bloom(FIRST_BITS)]
         self.pending: dict[Key, int] = {}
-        self.db: sqlite3.Connection | None = None
+        self.db: ScratchConnection | None = None
 
     def first_line(self, key: Key, line: int) -> int | None:
         p0, p1, p2 = _probes(key)
@@ -79,11 +79,7 @@ class FileDuplicates:
 
     def _flush(self) -> None:
         if self.db is None:
-            # "": SQLite's private temporary database, deleted when the connection closes.
-            self.db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
-            self.db.execute(f"PRAGMA cache_size = -{CACHE_KB}")
-            self.db.execute("PRAGMA journal_mode = OFF")
-            self.db.execute("PRAGMA synchronous = OFF")
+            self.db = open_scratch(cache_kb=CACHE_KB)
             self.db.execute(
                 "CREATE TABLE seen (campaign INTEGER, phone TEXT, line INTEGER,"
                 " PRIMARY KEY (campaign, phone)) WITHOUT ROWID"

@@ -8,13 +8,13 @@ export and its bulk delete always agree on which rows they mean.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign, is_variable_name
+from leadmgr.storage.jsonkeys import json_text_spellings
 
 from . import textsearch
 from .models import Lead, SecondaryContact, Status
@@ -90,13 +90,13 @@ def _variables_text_q(text: str) -> Q:
     """The test itself: ``text`` inside the variables' JSON (names and values), ignoring case.
 
     SQLite keeps the JSON as Django wrote it, with non-ASCII characters and quotes escaped
-    (``Chlo\\u00e9``), so the escaped spelling is matched too. On its own this scans every lead;
-    ``textsearch.candidates_q`` narrows the rows it runs on.
+    (``Chlo\\u00e9``), so the escaped spelling is matched too (``storage.jsonkeys``). On its own
+    this scans every lead; ``textsearch.candidates_q`` narrows the rows it runs on.
     """
-    q = Q(variables__icontains=text)
-    escaped = json.dumps(text)[1:-1]
-    if escaped != text:
-        q |= Q(variables__icontains=escaped)
+    first, *others = json_text_spellings(text)
+    q = Q(variables__icontains=first)
+    for spelling in others:
+        q |= Q(variables__icontains=spelling)
     return q
 
 

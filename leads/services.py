@@ -8,16 +8,16 @@ move check) and raises ``ValidationError`` keyed by field so a form can show eac
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from campaigns.models import Campaign
 from compliance import selectors as compliance
 from leadcounts import services as lead_counts
-from leadmgr import db
+from leadmgr.storage import bulk as storage_bulk
+from leadmgr.storage.delete import fast_delete
 from webhooks import outbox
 
 from . import lifecycle, selectors, textsearch
@@ -287,7 +287,7 @@ def refresh_statistics(using: str = "default") -> list[str]:
     joins (sorted by campaign, the table is read campaign by campaign only when SQLite knows they
     are few). Called after an import, which is how leads arrive by the thousand, and after
     migrate and flush (a flushed table's statistics describe rows that are gone)."""
-    return db.refresh_statistics(Lead, Campaign, conn=connections[using])
+    return storage_bulk.refresh_statistics(Lead, Campaign, conn=connections[using])
 
 
 def leads_delete(leads) -> tuple[int, int]:
@@ -295,11 +295,11 @@ def leads_delete(leads) -> tuple[int, int]:
 
     Returns (leads deleted, secondary contacts deleted). The database's cascades (DB_CASCADE) make
     it one statement; on SQLite, though, they run a program per deleted lead and child table, a
-    quarter of the cost of deleting 100k leads. So on SQLite, when the connection can switch its
-    foreign-key checks off (outside any transaction), the children go first, a statement each,
-    then the leads: the same rows, and the counts come from the deletes themselves.
+    quarter of the cost of deleting 100k leads. So where the storage can switch foreign-key checks
+    off (``storage.delete.fast_delete``: SQLite, outside any transaction), the children go first, a
+    statement each, then the leads: the same rows, and the counts come from the deletes themselves.
     """
-    with db.checkpoint_in_background(), _foreign_keys_off() as off, transaction.atomic():
+    with fast_delete(children_known=_children_known) as off, transaction.atomic():
         if not off:
             contacts = selectors.contact_count(leads)
             return lead_counts.delete_leads(leads), contacts
@@ -314,24 +314,8 @@ def leads_delete(leads) -> tuple[int, int]:
     return deleted, contacts
 
 
-@contextmanager
-def _foreign_keys_off():
-    """Yields whether foreign-key checks are off for the block (SQLite, outside a transaction).
-
-    Only when every table that points at a lead is one ``leads_delete`` empties itself.
-    """
-    if connection.vendor != "sqlite" or connection.in_atomic_block or not _children_known():
-        yield False
-        return
-    off = connection.disable_constraint_checking()
-    try:
-        yield off
-    finally:
-        if off:
-            connection.enable_constraint_checking()
-
-
 def _children_known() -> bool:
+    """Whether every table that points at a lead is one ``leads_delete`` empties itself."""
     lead_children = {rel.related_model for rel in Lead._meta.related_objects}
     contact_children = {rel.related_model for rel in SecondaryContact._meta.related_objects}
     return lead_children == {SecondaryContact, StatusChange, CallAttempt} and contact_children == {

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
-import weakref
-
 import django_tables2 as tables
 from django.db.models import F
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django_tables2 import utils as tables2_utils
 
-from leadmgr import db
+from leadmgr import storage
 
 from .models import NEXT_ATTEMPT_KNOWN, NEXT_ATTEMPT_MISSING, Lead
 
@@ -28,39 +24,6 @@ STATUS_BADGES = {
 KEY_VARIABLES = 3  # how many of a lead's variables the table shows
 
 
-def remember_render_signatures() -> None:
-    """Make django-tables2 read each render function's signature once, not once per cell.
-
-    The library asks ``inspect.signature`` which arguments a column's render function takes
-    (``utils.call_with_appropriate``) for every cell it draws: a sixth of a leads-table page
-    (page 1 at 1M, 80 alternating requests: median 50.7 -> 42.4 ms). A function's signature does
-    not change, so it is kept per function (a bound method by its function, without ``self``),
-    weakly, so a function made per table goes with it. Called once, from ``LeadsConfig.ready``.
-    """
-    original = tables2_utils.signature
-    if getattr(original, "remembers", False):
-        return
-    known: dict[bool, weakref.WeakKeyDictionary] = {
-        True: weakref.WeakKeyDictionary(),  # bound methods, by their function
-        False: weakref.WeakKeyDictionary(),  # functions and other callables
-    }
-
-    def signature(fn):
-        bound = inspect.ismethod(fn)
-        key = fn.__func__ if bound else fn
-        try:
-            return known[bound][key]
-        except KeyError:
-            known[bound][key] = result = original(fn)
-            return result
-        except TypeError:  # a callable that cannot be weakly referenced
-            return original(fn)
-
-    signature.remembers = True
-    signature.__wrapped__ = original
-    tables2_utils.signature = signature
-
-
 def next_attempt_order(descending: bool) -> tuple:
     """The table's sort by next attempt: leads without one last, in both directions.
 
@@ -70,10 +33,10 @@ def next_attempt_order(descending: bool) -> tuple:
     lead_next_attempt_known leads with (over every lead; under a filter the index entries sort).
     """
     if descending:
-        if db.nulls_sort_first():
+        if storage.nulls_sort_first():
             return F("next_attempt_at").desc(), F("id").desc()
         return NEXT_ATTEMPT_KNOWN.desc(), F("next_attempt_at").desc(), F("id").desc()
-    if db.nulls_sort_first():
+    if storage.nulls_sort_first():
         return NEXT_ATTEMPT_MISSING.asc(), F("next_attempt_at").asc(), F("id").asc()
     return F("next_attempt_at").asc(), F("id").asc()
 

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from leadcounts import sql
+from leadmgr.storage import counts as sql
 
 
 def install(apps, schema_editor):

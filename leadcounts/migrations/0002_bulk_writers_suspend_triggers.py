@@ -4,7 +4,7 @@ triggers are unchanged (a bulk writer drops and recreates them inside its own tr
 
 from django.db import migrations
 
-from leadcounts import sql
+from leadmgr.storage import counts as sql
 
 LEADS = sql.LEADS
 # The triggers as 0001 created them, for the way back.

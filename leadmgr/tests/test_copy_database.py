@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from leadmgr import dbcopy
+from leadmgr.storage import copy as dbcopy
 
 ROOT = Path(__file__).resolve().parents[2]
 

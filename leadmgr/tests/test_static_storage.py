@@ -8,9 +8,9 @@ import importlib.util
 from django.core.management import call_command
 from django.test import override_settings
 
-from leadmgr.staticstorage import GzipManifestStaticFilesStorage
+from leadmgr.adaptations import GzipManifestStaticFilesStorage
 
-STORAGE = {"BACKEND": "leadmgr.staticstorage.GzipManifestStaticFilesStorage"}
+STORAGE = {"BACKEND": "leadmgr.adaptations.GzipManifestStaticFilesStorage"}
 
 
 def test_the_compressor_never_uses_brotli():

@@ -496,7 +496,7 @@ def test_an_import_writes_each_batch_with_a_few_queries(campaign, django_assert_
     # then the search index catches up: savepoint, its mark, one insert of the new leads, the new mark,
     # release (leads/textsearch.py); then the planner's statistics, which the leads and campaigns
     # have none of yet: whether there are any, the row counts with the stored ones, and an ANALYZE
-    # of each table (leadmgr/db.py). SQLite only: PostgreSQL maintains both by itself. On both, the
+    # of each table (leadmgr/storage/bulk.py). SQLite only: PostgreSQL maintains both by itself. On both, the
     # export's variable names catch up (leads/variable_names.py): savepoint, its marks, the new
     # leads' names, the new contacts' names, their most contacts per campaign, the new marks, release.
     # The lead counts, per batch around its insert of leads (leadcounts.services.bulk_inserted): a

@@ -86,7 +86,7 @@ def test_a_table_migrated_away_is_skipped(campaign):
     # post_migrate runs after "migrate leads zero" too, when the leads table is gone.
     from types import SimpleNamespace
 
-    from leadmgr import db
+    from leadmgr.storage import bulk as db
     from leads.models import Lead
 
     gone = SimpleNamespace(_meta=SimpleNamespace(db_table="leads_gone"))

@@ -106,7 +106,7 @@ def test_render_signatures_are_read_once_per_function_not_per_cell(signed_in, ca
 
     from django_tables2 import utils as tables2_utils
 
-    # The library still looks the helper up where leads.tables.remember_render_signatures put it.
+    # The library still looks the helper up where leadmgr.adaptations.remember_render_signatures put it.
     assert tables2_utils.signature.remembers
     assert "signature" in tables2_utils.call_with_appropriate.__code__.co_names
     for n in range(5):

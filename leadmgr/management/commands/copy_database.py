@@ -4,18 +4,15 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from leadmgr.dbcopy import CopyError, copy_database
+from leadmgr.storage.copy import COMMAND_HELP, FROM_HELP, TO_HELP, CopyError, copy_database
 
 
 class Command(BaseCommand):
-    help = (
-        "Copy a SQLite leadmgr database into PostgreSQL with COPY, table by table (much faster than "
-        "dumpdata/loaddata). The target is migrated first and must hold no users or leads (--replace)."
-    )
+    help = COMMAND_HELP
 
     def add_arguments(self, parser):
-        parser.add_argument("--from", dest="source", required=True, help="sqlite:///path/to/db.sqlite3")
-        parser.add_argument("--to", dest="target", required=True, help="postgres://user@host:5432/name")
+        parser.add_argument("--from", dest="source", required=True, help=FROM_HELP)
+        parser.add_argument("--to", dest="target", required=True, help=TO_HELP)
         parser.add_argument("--replace", action="store_true", help="empty a target that already has data")
 
     def handle(self, *args, source: str, target: str, replace: bool, **options):

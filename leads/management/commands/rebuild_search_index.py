@@ -4,14 +4,12 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from leadmgr.storage import search
 from leads import textsearch
 
 
 class Command(BaseCommand):
-    help = (
-        "Refill the free-text search index from the leads. Searches stay right without it; run it "
-        "after deleting many leads (SQLite keeps their entries until then) or restoring a backup."
-    )
+    help = search.REBUILD_HELP
 
     def add_arguments(self, parser):
         parser.add_argument("--database", default="default", help="Database alias (default: default).")

@@ -1,10 +1,20 @@
-"""The triggers behind ``leadcounts`` and the SQL that reads and folds the counts, per database."""
+"""The triggers behind ``leadcounts`` and the SQL that reads and folds the counts, per database,
+and the bulk writers' own counting (a statement per batch instead of a trigger call per lead).
+
+``leadcounts.services`` says when each runs; which SQL runs, and whether counts go through
+deltas, is decided here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.db import connection
+from django.db.models import Count, QuerySet
+from django.db.models.deletion import Collector
+from django.db.models.sql import DeleteQuery
+
+from . import POSTGRESQL, is_postgresql
 
 LEADS = "leads_lead"
 COUNTS = "leadcounts_statuscount"
@@ -98,11 +108,11 @@ FOLD = f"""WITH moved AS (DELETE FROM {DELTAS} RETURNING campaign_id, status, n)
 
 
 def triggers(vendor: str) -> list[str]:
-    return POSTGRES_TRIGGERS if vendor == "postgresql" else SQLITE_TRIGGERS
+    return POSTGRES_TRIGGERS if vendor == POSTGRESQL else SQLITE_TRIGGERS
 
 
 def drop(vendor: str) -> list[str]:
-    return POSTGRES_DROP if vendor == "postgresql" else SQLITE_DROP
+    return POSTGRES_DROP if vendor == POSTGRESQL else SQLITE_DROP
 
 
 def run(statements: Iterable[str], conn=None) -> None:
@@ -112,9 +122,9 @@ def run(statements: Iterable[str], conn=None) -> None:
 
 
 # A batch of inserted leads, counted by the writer: %s per (campaign_id, status, n).
-def add_counts(vendor: str, rows: int) -> str:
+def add_counts(rows: int, conn=None) -> str:
     values = ", ".join(["(%s, %s, %s)"] * rows)
-    if vendor == "postgresql":
+    if is_postgresql(conn):
         return f"INSERT INTO {DELTAS} (campaign_id, status, n) VALUES {values}"
     return f"""INSERT INTO {COUNTS} (campaign_id, status, n) VALUES {values}
         ON CONFLICT (campaign_id, status) DO UPDATE SET n = n + excluded.n"""
@@ -134,3 +144,66 @@ def postgres_delete_counted(delete: str) -> str:
         counted AS (INSERT INTO {DELTAS} (campaign_id, status, n)
             SELECT campaign_id, status, -count(*) FROM gone GROUP BY campaign_id, status)
         SELECT count(*) FROM gone"""
+
+
+def uses_deltas(conn=None) -> bool:
+    """Whether the triggers append deltas that a fold moves into the counts (PostgreSQL), rather
+    than updating the count rows in place (SQLite)."""
+    return is_postgresql(conn)
+
+
+def can_count_delete(leads: QuerySet, conn=None) -> bool:
+    """Whether a delete of ``leads`` can count its rows itself: not where Django deletes them in
+    Python (delete signals or cascades) and each row's own trigger delta is the way to count."""
+    conn = conn or connection
+    return not uses_deltas(conn) or Collector(using=conn.alias).can_fast_delete(leads)
+
+
+def delete_counted(leads: QuerySet, conn=None) -> int:
+    """Delete ``leads`` with the counts following in one statement; inside ``triggers_suspended``,
+    with the triggers installed. Returns how many leads were deleted."""
+    conn = conn or connection
+    if uses_deltas(conn):
+        # QuerySet.delete's own statement when it can delete fast (no delete signals, only
+        # database-level cascades: ``can_count_delete``), returning what went.
+        query = leads.query.chain(klass=DeleteQuery)
+        query.select_for_update = False
+        delete, params = query.get_compiler(conn.alias).as_sql()
+        with conn.cursor() as cursor:
+            cursor.execute(postgres_delete_counted(delete), params)
+            return cursor.fetchone()[0]
+    # SQLite: the write lock is held, so the count taken first is of the very rows deleted.
+    if leads.query.annotations or leads.query.distinct:
+        leads = leads.model.objects.filter(pk__in=leads.values("pk"))
+    grouped, params = (
+        leads.values("campaign_id", "status").annotate(n=Count("pk")).order_by().query.sql_with_params()
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sqlite_subtract(grouped), params)
+    return leads.delete()[0]
+
+
+@contextmanager
+def triggers_suspended(conn=None) -> Iterator[bool]:
+    """The insert and delete row triggers off for this connection's statements in the block (which
+    must be in a transaction); yields whether they are installed at all (a bulk writer counts only
+    then). On an error nothing is put back here: the rollback does it."""
+    conn = conn or connection
+    assert conn.in_atomic_block, "the suspension must end with its transaction"
+    with conn.cursor() as cursor:
+        if is_postgresql(conn):
+            cursor.execute(PG_INSTALLED)
+            installed = cursor.fetchone()[0] > 0
+            if installed:
+                cursor.execute(PG_SUSPEND)
+            yield installed
+            if installed:
+                cursor.execute(PG_RESUME)
+            return
+        cursor.execute(SQLITE_INSERT_DELETE)
+        found = cursor.fetchall()
+        for name, _ in found:
+            cursor.execute(f"DROP TRIGGER {name}")
+        yield bool(found)
+        for _, create in found:
+            cursor.execute(create)

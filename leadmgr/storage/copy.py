@@ -30,7 +30,21 @@ from django.apps import apps
 from django.conf import settings
 from django.db import models
 
+from .counts import DELTAS
+from .jsonkeys import COUNTS as NAMES_COUNTS
+from .jsonkeys import STATE as NAMES_STATE
+from .jsonkeys import TABLE as NAMES_TABLE
+from .search import TRIGRAM_INDEXES
+
 BATCH = 20_000
+
+# ``manage.py copy_database``'s help.
+COMMAND_HELP = (
+    "Copy a SQLite leadmgr database into PostgreSQL with COPY, table by table (much faster than "
+    "dumpdata/loaddata). The target is migrated first and must hold no users or leads (--replace)."
+)
+FROM_HELP = "sqlite:///path/to/db.sqlite3"
+TO_HELP = "postgres://user@host:5432/name"
 
 E_NOT_SQLITE = "--from must be a SQLite URL (sqlite:///path/to/db.sqlite3); got {url!r}."
 E_NOT_POSTGRES = "--to must be a PostgreSQL URL (postgres://user@host:5432/name); got {url!r}."
@@ -141,62 +155,78 @@ def copy_database(
     log("Migrating the target …")
     _migrate(dsn)
     source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    copied: list[TableCopy] = []
     try:
         with psycopg.connect(dsn) as target:
-            ours = set(source.execute("SELECT app, name FROM django_migrations").fetchall())
-            theirs = set(target.execute("SELECT app, name FROM django_migrations").fetchall())
-            if ours != theirs:
-                missing = sorted(f"{a}.{n}" for a, n in theirs - ours)[:5]
-                extra = sorted(f"{a}.{n}" for a, n in ours - theirs)[:5]
-                raise CopyError(E_MIGRATIONS.format(detail=f"source lacks {missing}, has extra {extra}"))
-            occupied = target.execute(
-                "SELECT EXISTS (SELECT 1 FROM auth_user) OR EXISTS (SELECT 1 FROM leads_lead)"
-            ).fetchone()[0]
-            if occupied and not replace:
-                raise CopyError(E_NOT_EMPTY)
+            _check_target(source, target, replace=replace)
             ordered = models_in_dependency_order()
-            # The naive datetimes SQLite holds are UTC (USE_TZ): read them as such.
-            target.execute("SET TIME ZONE 'UTC'")
-            from leads.textsearch import _POSTGRES_INDEXES  # rebuilt by the second migrate
-
-            for name in _POSTGRES_INDEXES:
-                target.execute(f'DROP INDEX IF EXISTS "{name}"')
-            from leads import variable_names  # derived from the leads: refilled by the second migrate
-
-            target.execute(
-                f"DROP TABLE IF EXISTS {variable_names.TABLE}, {variable_names.STATE}, {variable_names.COUNTS}"
-            )
-            tables = ", ".join(f'"{m._meta.db_table}"' for m in ordered)
-            target.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-            for model in ordered:
-                table = model._meta.db_table
-                started = time.perf_counter()
-                columns = ", ".join(f'"{f.column}"' for f in model._meta.concrete_fields)
-                n = 0
-                with target.cursor().copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
-                    for row in _rows(source, model):
-                        copy.write_row(row)
-                        n += 1
-                copied.append(TableCopy(table, n, time.perf_counter() - started))
-                if n:
-                    log(f"  {table}: {n:,} rows in {copied[-1].seconds:.1f} s")
+            _empty_target(target, ordered)
+            copied = [_copy_table(source, target, model, log) for model in ordered]
             # The lead counts come as rows of their own (a SQLite source holds no pending deltas):
             # the deltas the leads' insert trigger added during the COPY would count them twice.
-            from leadcounts.sql import DELTAS
-
             target.execute(f'DELETE FROM "{DELTAS}"')
-            for model in ordered:
-                pk = model._meta.pk
-                if isinstance(pk, models.AutoField | models.BigAutoField | models.SmallAutoField):
-                    table, column = model._meta.db_table, pk.column
-                    target.execute(
-                        f'SELECT setval(pg_get_serial_sequence(%s, %s), COALESCE(MAX("{column}"), 1), '
-                        f'MAX("{column}") IS NOT NULL) FROM "{table}"',
-                        [f'"{table}"', column],
-                    )
+            _move_sequences(target, ordered)
     finally:
         source.close()
     log("Rebuilding the search indexes and statistics (migrate) …")
     _migrate(dsn)
     return copied
+
+
+def _check_target(source: sqlite3.Connection, target: psycopg.Connection, *, replace: bool) -> None:
+    """The same migrations on both sides, and a target without users or leads (unless ``replace``)."""
+    ours = set(source.execute("SELECT app, name FROM django_migrations").fetchall())
+    theirs = set(target.execute("SELECT app, name FROM django_migrations").fetchall())
+    if ours != theirs:
+        missing = sorted(f"{a}.{n}" for a, n in theirs - ours)[:5]
+        extra = sorted(f"{a}.{n}" for a, n in ours - theirs)[:5]
+        raise CopyError(E_MIGRATIONS.format(detail=f"source lacks {missing}, has extra {extra}"))
+    occupied = target.execute(
+        "SELECT EXISTS (SELECT 1 FROM auth_user) OR EXISTS (SELECT 1 FROM leads_lead)"
+    ).fetchone()[0]
+    if occupied and not replace:
+        raise CopyError(E_NOT_EMPTY)
+
+
+def _empty_target(target: psycopg.Connection, ordered: list[type[models.Model]]) -> None:
+    """Drop what the second migrate rebuilds, and empty every model table."""
+    # The naive datetimes SQLite holds are UTC (USE_TZ): read them as such.
+    target.execute("SET TIME ZONE 'UTC'")
+    for name in TRIGRAM_INDEXES:  # rebuilt by the second migrate
+        target.execute(f'DROP INDEX IF EXISTS "{name}"')
+    # Derived from the leads: refilled by the second migrate.
+    target.execute(f"DROP TABLE IF EXISTS {NAMES_TABLE}, {NAMES_STATE}, {NAMES_COUNTS}")
+    tables = ", ".join(f'"{m._meta.db_table}"' for m in ordered)
+    target.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+def _copy_table(
+    source: sqlite3.Connection,
+    target: psycopg.Connection,
+    model: type[models.Model],
+    log: Callable[[str], None],
+) -> TableCopy:
+    table = model._meta.db_table
+    started = time.perf_counter()
+    columns = ", ".join(f'"{f.column}"' for f in model._meta.concrete_fields)
+    n = 0
+    with target.cursor().copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
+        for row in _rows(source, model):
+            copy.write_row(row)
+            n += 1
+    copied = TableCopy(table, n, time.perf_counter() - started)
+    if n:
+        log(f"  {table}: {n:,} rows in {copied.seconds:.1f} s")
+    return copied
+
+
+def _move_sequences(target: psycopg.Connection, ordered: list[type[models.Model]]) -> None:
+    """Each id sequence past its table's highest id (COPY's explicit ids bypassed it)."""
+    for model in ordered:
+        pk = model._meta.pk
+        if isinstance(pk, models.AutoField | models.BigAutoField | models.SmallAutoField):
+            table, column = model._meta.db_table, pk.column
+            target.execute(
+                f'SELECT setval(pg_get_serial_sequence(%s, %s), COALESCE(MAX("{column}"), 1), '
+                f'MAX("{column}") IS NOT NULL) FROM "{table}"',
+                [f'"{table}"', column],
+            )

@@ -1,4 +1,4 @@
-"""leadmgr.dbhelpers.checkpoint_in_background on a real SQLite file in WAL mode."""
+"""leadmgr.storage.bulk.checkpoint_in_background on a real SQLite file in WAL mode."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.db import connection, connections, transaction
 from django.db.backends.sqlite3.base import DatabaseWrapper
 from django.db.utils import ConnectionHandler
 
-from leadmgr import db as dbhelpers
+from leadmgr.storage import bulk as dbhelpers
 
 PAGES = 1500  # more than the automatic checkpoint's 1000
 

@@ -1,0 +1,224 @@
+"""The plumbing of the free-text search index, per database (``leads.textsearch`` says what it is for).
+
+**PostgreSQL**: pg_trgm GIN indexes on the very expressions the substring test compares
+(``UPPER(variables::text)``, ``phone``); the planner uses them for the test itself.
+
+**SQLite**: an FTS5 table, ``leads_lead_search``, with the trigram tokenizer over each lead's phone
+and its variables' names and values (``SEARCH_TEXT``). It stores no text and no positions
+(``content=''``, ``detail=none``), so a text is looked up as the AND of a few of its trigrams:
+every lead that contains the text contains those. It is written in bulk, never row by row from a
+trigger: FTS5 flushes its buffer at every statement a trigger runs, which costs 55 µs a lead (an
+import at half speed), where one ``INSERT … SELECT`` costs 4. So:
+
+- ids only grow (AUTOINCREMENT), and the index covers the leads up to ``indexed_through``; newer
+  leads are pending and always offered as candidates;
+- a lead whose phone or variables change is noted by a trigger in ``leads_lead_search_changed``
+  with the text the index holds for it, and offered too (a trigger on insert would tax every
+  import row; a lead given an old id by hand, from a fixture or a restore, needs ``rebuild``);
+- ``catch_up`` indexes what is pending in two statements; the writers of many leads call it (the
+  CSV import, the generator, the lead form), and so does the runner on every pass;
+- deleting leads does not touch the index: a deleted lead's entries name an id that no lead will
+  have again, and ``rebuild`` (``manage.py rebuild_search_index``) drops them.
+
+The index is derived data, so ``ensure`` installs it after every ``migrate`` (and ``flush``)
+rather than a migration: a later migration that rebuilds the leads table on SQLite drops the
+table's triggers, and ``ensure`` puts them back and refills the index.
+"""
+
+from __future__ import annotations
+
+from django.db import connections, transaction
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
+
+from . import is_postgresql, is_sqlite
+
+LEADS = "leads_lead"
+TABLE = "leads_lead_search"
+STATE = "leads_lead_search_state"
+CHANGED = "leads_lead_search_changed"
+# ``manage.py rebuild_search_index``'s help.
+REBUILD_HELP = (
+    "Refill the free-text search index from the leads. Searches stay right without it; run it "
+    "after deleting many leads (SQLite keeps their entries until then) or restoring a backup."
+)
+# How many of a text's trigrams a lookup ANDs: beyond five, each one costs more than it narrows.
+MAX_TRIGRAMS = 5
+
+# One lead's searchable text: its phone, then each variable's name and value. JSON true, false and
+# null are spelled as in the JSON the substring test reads (json_each gives 1, 0 and NULL).
+SEARCH_TEXT = (
+    "{row}.phone || ' ' || (SELECT coalesce(group_concat(key || ' ' || CASE WHEN type IN "
+    "('true', 'false', 'null') THEN type ELSE value END, ' '), '') FROM json_each({row}.variables))"
+)
+_MARK = f"(SELECT indexed_through FROM {STATE})"
+
+_FTS_TABLES = {
+    TABLE: f"CREATE VIRTUAL TABLE {TABLE} USING fts5(text, content='', columnsize=0, detail=none, "
+    "tokenize='trigram case_sensitive 0')",
+    STATE: f"CREATE TABLE {STATE} (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_through INTEGER NOT NULL)",
+    # phone and variables: what the index holds for the lead (NULL: nothing yet).
+    CHANGED: f"CREATE TABLE {CHANGED} (id INTEGER PRIMARY KEY, phone TEXT, variables TEXT)",
+}
+_FTS_TRIGGERS = {
+    f"{TABLE}_note_change": (
+        f"CREATE TRIGGER {TABLE}_note_change AFTER UPDATE OF phone, variables ON {LEADS} "
+        f"WHEN (old.phone IS NOT new.phone OR old.variables IS NOT new.variables) AND old.id <= {_MARK} "
+        f"BEGIN INSERT OR IGNORE INTO {CHANGED} VALUES (old.id, old.phone, old.variables); END"
+    ),
+}
+TRIGRAM_INDEXES = {
+    # Django's icontains: UPPER("leads_lead"."variables"::text) LIKE UPPER(%s)
+    "lead_search_variables": f"CREATE INDEX lead_search_variables ON {LEADS} USING gin "
+    "((UPPER(variables::text)) gin_trgm_ops)",
+    # Django's contains: "leads_lead"."phone"::text LIKE %s
+    "lead_search_phone": f"CREATE INDEX lead_search_phone ON {LEADS} USING gin ((phone::text) gin_trgm_ops)",
+}
+
+
+def candidates_q(*texts: str, using: str = "default") -> Q:
+    """Leads that may contain any of ``texts`` (a superset), or no narrowing where the index can't.
+
+    The index can't look up a text shorter than three characters, and PostgreSQL needs no help.
+    """
+    if not is_sqlite(connections[using]) or not texts or any(len(t) < 3 for t in texts):
+        return Q()
+    match = " OR ".join(f"({_trigram_query(text)})" for text in texts)
+    return Q(
+        pk__in=RawSQL(
+            f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH %s "
+            f"UNION ALL SELECT id FROM {CHANGED} "
+            f"UNION ALL SELECT id FROM {LEADS} WHERE id > {_MARK}",
+            [match],
+        )
+    )
+
+
+def _trigram_query(text: str) -> str:
+    """An FTS5 query for "contains all of up to MAX_TRIGRAMS of ``text``'s trigrams", spread out."""
+    grams = list(dict.fromkeys(text[i : i + 3] for i in range(len(text) - 2)))
+    if len(grams) > MAX_TRIGRAMS:
+        step = (len(grams) - 1) / (MAX_TRIGRAMS - 1)
+        grams = [grams[round(k * step)] for k in range(MAX_TRIGRAMS)]
+    return " AND ".join('"{}"'.format(g.replace('"', '""')) for g in grams)
+
+
+def catch_up(using: str = "default") -> None:
+    """Index the leads added or changed since the last call (SQLite; nothing to do elsewhere)."""
+    connection = connections[using]
+    if not is_sqlite(connection):
+        return
+    with transaction.atomic(using), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT indexed_through, (SELECT max(id) FROM {LEADS}), EXISTS (SELECT 1 FROM {CHANGED}) "
+            f"FROM {STATE}"
+        )
+        mark, newest, changed = cursor.fetchone()
+        if not changed and (newest or 0) <= mark:
+            return
+        if changed:
+            cursor.execute(
+                f"INSERT INTO {TABLE}({TABLE}, rowid, text) SELECT 'delete', id, "
+                f"{SEARCH_TEXT.format(row=CHANGED)} FROM {CHANGED} WHERE phone IS NOT NULL"
+            )
+        cursor.execute(
+            f"INSERT INTO {TABLE}(rowid, text) SELECT id, {SEARCH_TEXT.format(row=LEADS)} FROM {LEADS} "
+            f"WHERE id IN (SELECT id FROM {CHANGED}) OR id > %s ORDER BY id",
+            [mark],
+        )
+        if changed:
+            cursor.execute(f"DELETE FROM {CHANGED}")
+        cursor.execute(f"UPDATE {STATE} SET indexed_through = %s", [max(mark, newest or 0)])
+
+
+def forget(lead_ids, using: str = "default") -> None:
+    """Take leads out of the index before they are deleted for good (an erasure): unlike a bulk
+    delete's, their entries must not wait for a ``rebuild``. Call it in the deleting transaction."""
+    connection = connections[using]
+    ids = list(lead_ids)
+    if not is_sqlite(connection) or not ids:
+        return
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TABLE}({TABLE}, rowid, text) SELECT 'delete', id, {SEARCH_TEXT.format(row=CHANGED)} "
+            f"FROM {CHANGED} WHERE phone IS NOT NULL AND id IN ({marks})",
+            ids,
+        )
+        cursor.execute(
+            f"INSERT INTO {TABLE}({TABLE}, rowid, text) SELECT 'delete', id, {SEARCH_TEXT.format(row=LEADS)} "
+            f"FROM {LEADS} WHERE id IN ({marks}) AND id NOT IN (SELECT id FROM {CHANGED}) AND id <= {_MARK}",
+            ids,
+        )
+        cursor.execute(f"DELETE FROM {CHANGED} WHERE id IN ({marks})", ids)
+
+
+def ensure(using: str = "default", verbosity: int = 1) -> None:
+    """Install the index where it is missing (filling it from the leads), and empty a stale one."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if LEADS not in connection.introspection.table_names(cursor):
+            return  # migrated backwards past the leads table
+    if is_sqlite(connection):
+        _ensure_fts(connection, verbosity)
+    elif is_postgresql(connection):
+        _ensure_trigram_indexes(connection, verbosity)
+
+
+def rebuild(using: str = "default") -> None:
+    """Refill the index from the leads (dropping deleted leads' entries)."""
+    connection = connections[using]
+    if is_sqlite(connection):
+        with transaction.atomic(using), connection.cursor() as cursor:
+            _refill_fts(cursor)
+            cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')")
+    elif is_postgresql(connection):
+        with connection.cursor() as cursor:
+            for name in TRIGRAM_INDEXES:
+                cursor.execute(f"REINDEX INDEX {name}")
+
+
+def _ensure_fts(connection, verbosity: int) -> None:
+    with transaction.atomic(connection.alias), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE name IN (%s, %s, %s) OR (type = 'trigger' AND tbl_name = %s)",
+            [TABLE, STATE, CHANGED, LEADS],
+        )
+        present = {row[0] for row in cursor.fetchall()}
+        for name in present - set(_FTS_TABLES) - set(_FTS_TRIGGERS):
+            if name.startswith(TABLE):  # a trigger of an earlier shape of the index
+                cursor.execute(f"DROP TRIGGER {name}")
+        for name, sql in (_FTS_TABLES | _FTS_TRIGGERS).items():
+            if name not in present:
+                cursor.execute(sql)
+        if set(_FTS_TABLES | _FTS_TRIGGERS) - present:
+            if verbosity:
+                print(f"  Filling the search index ({TABLE}) from the leads…")
+            _refill_fts(cursor)
+            return
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {LEADS})")
+        if not cursor.fetchone()[0]:
+            _refill_fts(cursor)  # after a flush: the leads are gone, their entries must go too
+
+
+def _refill_fts(cursor) -> None:
+    cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('delete-all')")
+    cursor.execute(f"DELETE FROM {CHANGED}")
+    cursor.execute(f"SELECT max(id) FROM {LEADS}")
+    newest = cursor.fetchone()[0] or 0
+    cursor.execute(
+        f"INSERT INTO {TABLE}(rowid, text) SELECT id, {SEARCH_TEXT.format(row=LEADS)} FROM {LEADS}"
+    )
+    cursor.execute(f"INSERT OR REPLACE INTO {STATE} VALUES (1, %s)", [newest])
+
+
+def _ensure_trigram_indexes(connection, verbosity: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", [LEADS])
+        present = {row[0] for row in cursor.fetchall()}
+        for name, sql in TRIGRAM_INDEXES.items():
+            if name not in present:
+                if verbosity:
+                    print(f"  Building the search index {name}…")
+                cursor.execute(sql)
