@@ -254,8 +254,9 @@ def test_the_detail_page_query_budget_with_history(client, operator, django_asse
     client.force_login(make_user("ada", superuser=True))
     client.post(reverse("campaigns:start", args=[campaign.pk]), {"reason": "go"})
     client.force_login(operator)
-    # session, user, permissions (user's, groups'), campaign with assistant, its variables,
-    # status counts, the legal hours floor (compliance), state history with who
-    with django_assert_num_queries(9):
+    # session, user, permissions (user's, groups'), campaign with assistant, its variables and the
+    # legal hours floor (compliance) in one read, status counts, state history with who, the results
+    # over time
+    with django_assert_num_queries(8):
         response = client.get(f"/campaigns/{campaign.pk}/")
     assert len(response.context["state_changes"]) == 1

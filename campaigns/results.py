@@ -1,0 +1,191 @@
+"""Results over time on a campaign page: dials per day by outcome for the last days, as a
+server-rendered SVG chart (no chart library), with the answer rate, the average call duration and
+the completed calls per attempt.
+
+One grouped query over the campaign's calls (day × outcome), days cut in the viewer's time zone
+(the active one: see accounts/zones.py). Skips (do-not-call, frequency cap) were never dialled and
+are left out; a call under way has no outcome yet and waits for its result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from leads.models import CallAttempt
+
+DAYS = 14
+Outcome = CallAttempt.Outcome
+# The outcomes of a dial, in the chart's stacking order (bottom first).
+DIALLED = [
+    Outcome.COMPLETED,
+    Outcome.VOICEMAIL,
+    Outcome.NO_ANSWER,
+    Outcome.BUSY,
+    Outcome.FAILED,
+    Outcome.LOST,
+]
+# Someone (or their voicemail) picked up.
+ANSWERED = {Outcome.COMPLETED, Outcome.VOICEMAIL}
+
+# The chart's geometry (SVG user units).
+WIDTH, HEIGHT = 560, 160
+LEFT, BOTTOM, TOP = 32, 20, 8
+PLOT_W, PLOT_H = WIDTH - LEFT, HEIGHT - BOTTOM - TOP
+
+
+@dataclass
+class Day:
+    date: dt.date
+    counts: dict[str, int] = field(default_factory=dict)  # outcome → dials
+    bars: list[dict] = field(default_factory=list)  # the SVG rectangles of the stack
+    x_label: float = 0.0  # where the day's label is centred
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def cells(self) -> list[int]:
+        return [self.counts.get(o, 0) for o in DIALLED]
+
+
+@dataclass
+class Results:
+    days: list[Day]
+    dials: int
+    answered: int
+    completed: int
+    attempts: int  # attempts begun (each dials its lead's primary number first)
+    seconds: float  # total duration of the dials that ended
+    timed: int  # dials that ended with a duration
+    zone: str
+    top: int = 0  # the y axis' highest value
+    outcomes: list[tuple[str, str]] = field(default_factory=list)  # (value, label), stacking order
+
+    @property
+    def answer_rate(self) -> float | None:
+        return self.answered / self.dials if self.dials else None
+
+    @property
+    def average_seconds(self) -> float | None:
+        return self.seconds / self.timed if self.timed else None
+
+    @property
+    def completed_per_attempt(self) -> float | None:
+        return self.completed / self.attempts if self.attempts else None
+
+    @property
+    def summary(self) -> str:
+        """The chart's text alternative in one sentence."""
+        if not self.dials:
+            return f"No call was dialled in the last {len(self.days)} days."
+        busiest = max(self.days, key=lambda d: d.total)
+        return (
+            f"{self.dials:,} dials in the last {len(self.days)} days, {self.completed:,} completed; "
+            f"the busiest day was {busiest.date:%Y-%m-%d} with {busiest.total:,}."
+        )
+
+
+def day_outcome_rows(campaign_id: int, since: dt.datetime, zone) -> list[dict]:
+    """The one query: dials of the campaign since ``since`` by local day and outcome."""
+    return list(
+        CallAttempt.objects.filter(lead__campaign_id=campaign_id, started_at__gte=since, outcome__in=DIALLED)
+        .annotate(day=TruncDate("started_at", tzinfo=zone))
+        .values("day", "outcome")
+        .annotate(
+            n=Count("pk"),
+            attempts=Count("pk", filter=Q(contact__isnull=True)),
+            timed=Count("ended_at"),
+            duration=Sum(F("ended_at") - F("started_at")),
+        )
+        .order_by()
+    )
+
+
+def results_over_time(campaign_id: int, now: dt.datetime | None = None, days: int = DAYS) -> Results:
+    zone = timezone.get_current_timezone()
+    today = timezone.localtime(now or timezone.now(), zone).date()
+    first = today - dt.timedelta(days=days - 1)
+    since = dt.datetime.combine(first, dt.time(0), tzinfo=zone)
+    by_date = {first + dt.timedelta(days=i): Day(first + dt.timedelta(days=i)) for i in range(days)}
+    out = Results(
+        days=list(by_date.values()),
+        dials=0,
+        answered=0,
+        completed=0,
+        attempts=0,
+        seconds=0.0,
+        timed=0,
+        zone=timezone.get_current_timezone_name(),
+        outcomes=[(o.value, o.label) for o in DIALLED],
+    )
+    for row in day_outcome_rows(campaign_id, since, zone):
+        day = by_date.get(row["day"])
+        if day is None:  # a call started in the future of ``now`` (a clock set back): not shown
+            continue
+        day.counts[row["outcome"]] = row["n"]
+        out.dials += row["n"]
+        out.attempts += row["attempts"]
+        out.answered += row["n"] if row["outcome"] in ANSWERED else 0
+        out.completed += row["n"] if row["outcome"] == Outcome.COMPLETED else 0
+        out.timed += row["timed"]
+        out.seconds += row["duration"].total_seconds() if row["duration"] else 0.0
+    _lay_out(out)
+    return out
+
+
+def _lay_out(results: Results) -> None:
+    """Each day's stacked rectangles, scaled to the busiest day (rounded up to a readable step)."""
+    peak = max((d.total for d in results.days), default=0)
+    step = next((s for s in (5, 10, 20, 50, 100, 200, 500, 1000) if peak <= s * 4), 1000)
+    results.top = max(step, -(-peak // step) * step)
+    slot = PLOT_W / len(results.days)
+    for i, day in enumerate(results.days):
+        y = TOP + PLOT_H
+        for outcome in DIALLED:
+            n = day.counts.get(outcome, 0)
+            if not n:
+                continue
+            h = PLOT_H * n / results.top
+            y -= h
+            day.bars.append(
+                {
+                    "outcome": outcome.value,
+                    "label": outcome.label,
+                    "n": n,
+                    "x": round(LEFT + i * slot + slot * 0.15, 1),
+                    "y": round(y, 1),
+                    "w": round(slot * 0.7, 1),
+                    "h": round(h, 1),
+                }
+            )
+        day.x_label = round(LEFT + i * slot + slot / 2, 1)
+
+
+def gridlines(results: Results) -> list[dict]:
+    """The y axis: 0, half and the top."""
+    return [
+        {"value": v, "y": round(TOP + PLOT_H - PLOT_H * v / results.top, 1)}
+        for v in (0, results.top // 2, results.top)
+    ]
+
+
+def chart_context(campaign_id: int, now: dt.datetime | None = None) -> dict:
+    """What templates/campaigns/_results.html needs."""
+    results = results_over_time(campaign_id, now)
+    return {
+        "results": results,
+        "results_svg": {
+            "width": WIDTH,
+            "height": HEIGHT,
+            "left": LEFT,
+            "right": WIDTH,
+            "label_y": HEIGHT - 6,
+        },
+        "results_grid": gridlines(results),
+    }
