@@ -38,6 +38,8 @@ CONFIRMS = [
     ("/campaigns/{pk}/resume/confirm/", State.PAUSED, (404, 200, 200, 200)),
     ("/campaigns/{pk}/finish/confirm/", State.RUNNING, (404, 403, 200, 200)),
     ("/campaigns/pause-all/confirm/", State.RUNNING, (403, 403, 200, 200)),
+    # The test-call panel of a campaign page (campaigns/testcall_views.py): Staff and admins.
+    ("/campaigns/{pk}/test-call/", State.RUNNING, (404, 403, 200, 200)),
 ]
 
 
