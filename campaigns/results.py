@@ -140,10 +140,11 @@ def results_over_time(campaign_id: int, now: dt.datetime | None = None, days: in
 
 
 def _lay_out(results: Results) -> None:
-    """Each day's stacked rectangles, scaled to the busiest day (rounded up to a readable step)."""
+    """Each day's stacked rectangles, scaled to the busiest day (rounded up to an even number of
+    readable steps, so the middle gridline is a round number too)."""
     peak = max((d.total for d in results.days), default=0)
-    step = next((s for s in (5, 10, 20, 50, 100, 200, 500, 1000) if peak <= s * 4), 1000)
-    results.top = max(step, -(-peak // step) * step)
+    step = next((s for s in (5, 10, 25, 50, 100, 250, 500, 1000) if peak <= s * 4), 1000)
+    results.top = max(2 * step, -(-peak // (2 * step)) * 2 * step)
     slot = PLOT_W / len(results.days)
     for i, day in enumerate(results.days):
         y = TOP + PLOT_H

@@ -174,3 +174,22 @@ def test_the_floor_note_reads_the_rules_the_page_read(client, operator, campaign
     client.force_login(operator)
     page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
     assert 'id="floor-note"' in page and "(10:00–16:00 callee's local time" in page
+
+
+@pytest.mark.parametrize(("peak", "top"), [(0, 10), (3, 10), (11, 20), (23, 40), (95, 100), (4_001, 6_000)])
+def test_the_y_axis_ends_on_an_even_number_of_round_steps(peak, top):
+    res = results.Results(
+        days=[results.Day(dt.date(2030, 3, 1), {"completed": peak})],
+        dials=0,
+        answered=0,
+        completed=0,
+        attempts=0,
+        seconds=0,
+        timed=0,
+        zone="UTC",
+    )
+    results._lay_out(res)
+    assert res.top == top
+    assert [g["value"] for g in results.gridlines(res)] == [0, top // 2, top]
+    (bar,) = res.days[0].bars or [{"h": 0.0}]
+    assert bar["h"] == pytest.approx(results.PLOT_H * peak / top, abs=0.1)
