@@ -12,8 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import BigIntegerField, Case, Count, F, Func, IntegerField, Q, Sum, Value, When
 from django.utils import timezone
 
 from leads.models import CallAttempt
@@ -29,6 +28,8 @@ DIALLED = [
     Outcome.FAILED,
     Outcome.LOST,
 ]
+# The call's campaign, through its lead, as an expression (unary plus) so no index on it is used.
+UNINDEXED_CAMPAIGN = Func(F("lead__campaign_id"), template="+%(expressions)s", output_field=BigIntegerField())
 # Someone (or their voicemail) picked up.
 ANSWERED = {Outcome.COMPLETED, Outcome.VOICEMAIL}
 
@@ -91,11 +92,26 @@ class Results:
         )
 
 
-def day_outcome_rows(campaign_id: int, since: dt.datetime, zone) -> list[dict]:
-    """The one query: dials of the campaign since ``since`` by local day and outcome."""
+def day_outcome_rows(campaign_id: int, days: list[dt.datetime]) -> list[dict]:
+    """The one query: dials of the campaign by local day (its index in ``days``, the local
+    midnights the chart starts its days at) and outcome.
+
+    It reads the calls of the period by their start (index call_attempt_started) and each one's
+    lead by its key. The campaign is compared as ``+campaign_id``, an expression no index answers:
+    given the plain column, SQLite's planner walks every lead of the campaign instead (index
+    lead_campaign) and probes each one's calls, a cost that grows with the campaign (36 ms at
+    200k leads) where this one grows with the calls of the period. The day is a CASE over the
+    midnights, plain comparisons of the stored times: the zone conversion of a date function is
+    a Python call per row on SQLite (2,000 calls: 30 ms with it, 14 ms without).
+    """
+    day = Case(
+        *[When(started_at__gte=midnight, then=Value(i)) for i, midnight in reversed(list(enumerate(days)))],
+        output_field=IntegerField(),
+    )
     return list(
-        CallAttempt.objects.filter(lead__campaign_id=campaign_id, started_at__gte=since, outcome__in=DIALLED)
-        .annotate(day=TruncDate("started_at", tzinfo=zone))
+        CallAttempt.objects.annotate(campaign=UNINDEXED_CAMPAIGN)
+        .filter(campaign=campaign_id, started_at__gte=days[0], outcome__in=DIALLED)
+        .annotate(day=day)
         .values("day", "outcome")
         .annotate(
             n=Count("pk"),
@@ -110,11 +126,9 @@ def day_outcome_rows(campaign_id: int, since: dt.datetime, zone) -> list[dict]:
 def results_over_time(campaign_id: int, now: dt.datetime | None = None, days: int = DAYS) -> Results:
     zone = timezone.get_current_timezone()
     today = timezone.localtime(now or timezone.now(), zone).date()
-    first = today - dt.timedelta(days=days - 1)
-    since = dt.datetime.combine(first, dt.time(0), tzinfo=zone)
-    by_date = {first + dt.timedelta(days=i): Day(first + dt.timedelta(days=i)) for i in range(days)}
+    dates = [today - dt.timedelta(days=days - 1 - i) for i in range(days)]
     out = Results(
-        days=list(by_date.values()),
+        days=[Day(date) for date in dates],
         dials=0,
         answered=0,
         completed=0,
@@ -124,10 +138,9 @@ def results_over_time(campaign_id: int, now: dt.datetime | None = None, days: in
         zone=timezone.get_current_timezone_name(),
         outcomes=[(o.value, o.label) for o in DIALLED],
     )
-    for row in day_outcome_rows(campaign_id, since, zone):
-        day = by_date.get(row["day"])
-        if day is None:  # a call started in the future of ``now`` (a clock set back): not shown
-            continue
+    midnights = [dt.datetime.combine(date, dt.time(0), tzinfo=zone) for date in dates]
+    for row in day_outcome_rows(campaign_id, midnights):
+        day = out.days[row["day"]]
         day.counts[row["outcome"]] = row["n"]
         out.dials += row["n"]
         out.attempts += row["attempts"]
