@@ -41,6 +41,9 @@ migrate: install
 # RUNNER=0 serves without the campaign runner (by default a worker runs beside the server, with the
 # simulated provider, so the running demo campaign visibly moves its leads).
 RUNNER ?= 1
+# The demo runner's simulated calls last as long as real ones (leads/demo.py: DEMO_SPEEDUP), so the
+# running demo campaign is still moving half an hour later (an exported LEADMGR_SIMULATED_SPEEDUP wins).
+DEMO_SPEEDUP ?= $(or $(LEADMGR_SIMULATED_SPEEDUP),1)
 # The background-job worker (big CSV previews and imports, the export's column scan) and the webhook
 # delivery worker always run beside the server, and stop with it.
 run: migrate
@@ -52,7 +55,7 @@ run: migrate
 	$(PY) manage.py deliver_webhooks & hooks=$$!; \
 	if [ "$(RUNNER)" = 1 ]; then \
 	  echo "Campaign runner started beside the server (RUNNER=0 to leave it out)"; \
-	  $(PY) manage.py run_campaigns & runner=$$!; trap 'kill $$runner $$jobs $$hooks 2>/dev/null' EXIT INT TERM; \
+	  LEADMGR_SIMULATED_SPEEDUP=$(DEMO_SPEEDUP) $(PY) manage.py run_campaigns & runner=$$!; trap 'kill $$runner $$jobs $$hooks 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver $(HOST); \
 	else trap 'kill $$jobs $$hooks 2>/dev/null' EXIT INT TERM; $(PY) manage.py runserver $(HOST); fi
 

@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from leads.models import E_CAMPAIGN_HAS_LEADS, Lead
 
-from .models import Assistant, AssistantVariable, Campaign, RunnerDecision, Weekday
+from .models import Assistant, AssistantVariable, Campaign, RunnerDecision, TestCall, Weekday
 
 
 class AssistantVariableInline(admin.TabularInline):
@@ -91,6 +91,34 @@ class RunnerDecisionAdmin(admin.ModelAdmin):
     list_filter = ["reason", "campaign"]
     list_select_related = ["campaign"]
     date_hierarchy = "hour"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TestCall)
+class TestCallAdmin(admin.ModelAdmin):
+    """Test calls placed from campaign pages (campaigns/testcalls.py): a record, read only."""
+
+    list_display = [
+        "placed_at",
+        "campaign",
+        "placed_by",
+        "phone",
+        "source_lead_id",
+        "provider",
+        "accepted",
+        "outcome",
+    ]
+    list_filter = ["provider", "accepted", "campaign"]
+    search_fields = ["phone", "provider_ref"]
+    list_select_related = ["campaign", "placed_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in TestCall._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

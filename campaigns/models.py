@@ -280,3 +280,38 @@ class RunnerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.worker_id
+
+
+class TestCall(models.Model):
+    """One call placed by hand from a campaign page (campaigns/testcalls.py): to a number typed in,
+    saying the assistant's message rendered from a chosen lead's variables, through the configured
+    provider. Never one of the lead's attempts: no lead's status, attempts or calls change, so the
+    lead is kept by id and number only (no key the bulk delete would have to mind)."""
+
+    __test__ = False  # a model, not a test class for the test runner to collect
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="test_calls")
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    placed_at = models.DateTimeField()
+    phone = models.CharField(max_length=16, help_text="The number dialled (E.164).")
+    source_lead_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The lead whose variables were used."
+    )
+    source_lead_phone = models.CharField(max_length=16, blank=True)
+    message = models.TextField(blank=True)
+    provider = models.CharField(max_length=32)
+    accepted = models.BooleanField(default=False, help_text="Whether the provider took the call.")
+    provider_ref = models.CharField(max_length=128, blank=True)
+    outcome = models.CharField(
+        max_length=16, blank=True, help_text="Known when the provider answered at once."
+    )
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        indexes = [models.Index(fields=["campaign", "placed_at"], name="test_call_campaign_placed")]
+
+    def __str__(self) -> str:
+        return f"Test call to {self.phone} at {self.placed_at:%Y-%m-%d %H:%M}"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import testcall_views, views
 from .controls import Action
 
 app_name = "campaigns"
@@ -16,6 +16,9 @@ urlpatterns = [
     path("<int:pk>/edit/", views.campaign_edit, name="edit"),
     path("<int:pk>/live/", views.campaign_live, name="live"),
     path("<int:pk>/start-preview/", views.start_preview, name="start_preview"),
+    # A test call from the campaign page (Staff): the panel, and the POST that places the call.
+    path("<int:pk>/test-call/", testcall_views.test_call_panel, name="test_call"),
+    path("<int:pk>/test-call/place/", testcall_views.test_call_place, name="test_call_place"),
     # Steering: a confirmation page (GET) and the POST-only change, one pair per control.
     *[
         p

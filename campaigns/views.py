@@ -24,7 +24,7 @@ from leads import variables as lead_variables
 from leads.models import Lead, Status
 from leads.tables import STATUS_BADGES
 
-from . import controls, live, outlook, runner, selectors, services
+from . import controls, live, outlook, page, results, runner, selectors, services
 from .forms import AssistantForm, CampaignForm, VariableDefinitionFormSet, definition_rows
 from .models import Assistant, Campaign
 from .providers import signing
@@ -93,16 +93,17 @@ STATE_CHANGES_SHOWN = 20
 
 @require_GET
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = get_object_or_404(
-        lead_selectors.campaigns_for_user(request.user)
-        .select_related("assistant")
-        .prefetch_related("assistant__variables"),
-        pk=pk,
-    )
+    # Campaign, assistant, variables and the legal floor in one read (campaigns/page.py: 8 queries in all).
+    read = page.campaign_for_page(pk, lead_selectors.campaigns_for_user(request.user))
+    if read is None:
+        raise Http404
+    campaign = read.campaign
     context = {
         "campaign": campaign,
         "chart": status_bars(campaign.pk, counts_selectors.status_counts(campaign.pk)),
-        "variables": campaign.assistant.variables.all(),
+        "variables": read.variables,
+        "floor_rules": read.floor,
+        **results.chart_context(campaign.pk),
         "controls": [
             (action, controls.TRANSITIONS[action].label)
             for action in controls.available_actions(campaign, request.user)

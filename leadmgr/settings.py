@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "webhooks",
     "leadcounts",
     "compliance",
+    "accounts",
 ]
 
 # CSPMiddleware right after SecurityMiddleware: every response gets the policy, whatever a later
@@ -122,6 +123,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The signed-in user's time zone, from their session, for the view and its templates.
+    "accounts.middleware.TimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",

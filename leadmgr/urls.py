@@ -5,6 +5,7 @@ from django.contrib.auth.views import LoginView
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from accounts import views as account_views
 from leadmgr import views
 from leadmgr.forms import AdminSignInForm, SignInForm
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/leads/", permanent=False)),
     # Before auth's own URLs: the same view, with a form that refuses an over-long username.
     path("accounts/login/", LoginView.as_view(authentication_form=SignInForm), name="login"),
+    path("accounts/time-zone/", account_views.time_zone, name="time_zone"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("leads/", include("leads.urls")),

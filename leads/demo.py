@@ -18,7 +18,7 @@ from campaigns.models import Assistant, AssistantVariable, Campaign
 from leadmgr.storage import bulk as storage_bulk
 
 from . import lifecycle, textsearch, variable_names
-from .models import Lead, SecondaryContact, Status
+from .models import CallAttempt, Lead, SecondaryContact, Status
 
 # US area codes across all four mainland time zones, and London: phonenumbers accepts all of them.
 US_AREAS = ["212", "312", "415", "512", "617", "646", "702", "713", "801", "206", "303", "404", "602", "305"]
@@ -104,15 +104,56 @@ CAMPAIGNS = [
 ]
 
 
-# The running demo campaign calls around the clock with short retries, so `run_campaigns` visibly
-# moves its leads through every status whatever the hour of the demo (real campaigns keep a window).
+# The running demo campaign calls around the clock (every day, 00:00–24:00) with short retries, so
+# `make run` shows it moving at any hour: its leads' numbers are spread over time zones around the
+# world (WORLD), so that some are always inside their local legal calling hours (compliance/hours.py:
+# 08:00–21:00 by default), and it calls DEMO_CONCURRENCY at a time, so a few hundred leads keep it
+# busy well past half an hour at `make run`'s real-time simulated calls (DEMO_SPEEDUP).
 DEMO_RUNNING_FIELDS = {
     "calling_days": [0, 1, 2, 3, 4, 5, 6],
     "window_start": dt.time(0, 0),
-    "window_end": dt.time(23, 59, 59),
+    "window_end": dt.time.max,  # the end is exclusive: open to the last microsecond of the day
     "retry_interval": dt.timedelta(minutes=2),
     "max_retries": 2,
 }
+DEMO_CONCURRENCY = 2
+# `seed_demo`'s default number of leads (the running campaign takes RUNNING_SHARE of them).
+DEFAULT_LEADS = 1000
+# The Makefile's `run` starts the runner with LEADMGR_SIMULATED_SPEEDUP=$(DEMO_SPEEDUP): calls last
+# as long as real ones (the simulated provider's durations).
+DEMO_SPEEDUP = 1
+# The running campaign's share of the demo leads (the others share the rest).
+RUNNING_SHARE = 0.6
+# Numbers in twelve time zones (prefix, then the digits that follow, all valid for phonenumbers):
+# New York, Chicago, Denver, Los Angeles (US states without stricter hours), São Paulo, London,
+# Berlin, Johannesburg, Delhi, Tokyo, Sydney, Auckland.
+WORLD = [
+    ("+1212", "{exchange}{line}"),
+    ("+1312", "{exchange}{line}"),
+    ("+1303", "{exchange}{line}"),
+    ("+1415", "{exchange}{line}"),
+    ("+5511", "3{n7}"),
+    ("+44203", "{n7}"),
+    ("+4930", "2{n7}"),
+    ("+2721", "4{n6}"),
+    ("+9111", "2{n7}"),
+    ("+813", "5{n7}"),
+    ("+612", "9{n7}"),
+    ("+649", "3{n6}"),
+]
+
+
+def world_phone_for(index: int) -> str:
+    """A valid, distinct E.164 number for every index below 12 × 800,000, the zones taking turns."""
+    prefix, rest = WORLD[index % len(WORLD)]
+    k = index // len(WORLD)
+    digits = rest.format(
+        exchange=f"{200 + (k // 10_000) % 800:03d}",
+        line=f"{k % 10_000:04d}",
+        n7=f"{k:07d}",
+        n6=f"{k % 10**6:06d}",
+    )
+    return prefix + digits
 
 
 def phone_for(index: int) -> str:
@@ -148,7 +189,11 @@ def ensure_demo_campaigns() -> list[Campaign]:
             defaults={
                 "assistant": assistants[assistant_name],
                 "state": state,
-                **(DEMO_RUNNING_FIELDS if state == Campaign.State.RUNNING else {}),
+                **(
+                    DEMO_RUNNING_FIELDS | {"concurrency_limit": DEMO_CONCURRENCY}
+                    if state == Campaign.State.RUNNING
+                    else {}
+                ),
             },
         )
         campaigns.append(campaign)
@@ -183,8 +228,18 @@ def contact_values(rng: random.Random) -> dict[str, str]:
     return values | ({"decision_authority": authority} if authority else {})
 
 
+def demo_campaign_of(i: int, n_leads: int, campaigns: list[Campaign]) -> Campaign:
+    """The running campaign takes RUNNING_SHARE of the leads, the others take turns with the rest."""
+    running = [c for c in campaigns if c.state == Campaign.State.RUNNING]
+    others = [c for c in campaigns if c.state != Campaign.State.RUNNING]
+    if running and (not others or i < round(n_leads * RUNNING_SHARE)):
+        return running[0]
+    return others[i % len(others)]
+
+
 def seed_demo(n_leads: int, *, seed: int = 7) -> int:
-    """Add ``n_leads`` demo leads spread over the demo campaigns, through the real lifecycle."""
+    """Add ``n_leads`` demo leads spread over the demo campaigns, through the real lifecycle, each
+    in a status its campaign's state agrees with (see _walk_demo_lifecycle)."""
     rng = random.Random(seed)
     campaigns = ensure_demo_campaigns()
     offset = Lead.objects.count()
@@ -193,11 +248,12 @@ def seed_demo(n_leads: int, *, seed: int = 7) -> int:
     with transaction.atomic():
         leads = []
         for i in range(n_leads):
-            campaign = campaigns[i % len(campaigns)]
+            campaign = demo_campaign_of(i, n_leads, campaigns)
+            running = campaign.state == Campaign.State.RUNNING
             leads.append(
                 Lead(
                     campaign=campaign,
-                    phone=phone_for(offset + i),
+                    phone=world_phone_for(offset + i) if running else phone_for(offset + i),
                     variables=lead_values(rng, campaign.assistant.name),
                 )
             )
@@ -214,43 +270,69 @@ def seed_demo(n_leads: int, *, seed: int = 7) -> int:
                     )
                 )
         SecondaryContact.objects.bulk_create(contacts)
+        under_way = 0
         for lead in leads:
-            _walk_demo_lifecycle(lead, rng, now)
+            under_way += _walk_demo_lifecycle(lead, rng, now, call_now=under_way == 0)
             created += 1
         textsearch.catch_up()
     return created
 
 
-def _walk_demo_lifecycle(lead: Lead, rng: random.Random, now: dt.datetime) -> None:
-    """Move a demo lead to a status drawn from a realistic mix, writing history as it goes."""
-    lease = dt.timedelta(minutes=10)
+def _walk_demo_lifecycle(lead: Lead, rng: random.Random, now: dt.datetime, *, call_now: bool = False) -> int:
+    """Move a demo lead to a status drawn from a realistic mix its campaign's state agrees with,
+    writing history (and the calls) as it goes; 1 when the lead is left in a call under way.
+
+    Draft: never called (Created). Running: every status, one call under way at most (``call_now``).
+    Paused: no call under way. Finished: nothing waits (Completed or Max Retries only).
+    """
+    state = lead.campaign.state
+    if state == Campaign.State.DRAFT:
+        return 0
     roll = rng.random()
+    if state == Campaign.State.FINISHED:
+        roll = rng.choice([0.6, 0.9])  # nothing waits: Completed or Max Retries
     if roll < 0.35:
-        return  # Created
+        return 0  # Created
     if roll < 0.45:
-        lifecycle.set_status(
-            lead,
-            Status.SCHEDULED,
-            reason="Asked for a callback",
-            scheduled_at=now + dt.timedelta(hours=rng.randrange(1, 72)),
-            now=now,
-        )
-        return
+        at = now + dt.timedelta(hours=rng.randrange(1, 72))
+        lifecycle.set_status(lead, Status.SCHEDULED, reason="Asked for a callback", scheduled_at=at, now=now)
+        return 0
     at = now - dt.timedelta(hours=rng.randrange(2, 200))
-    lifecycle.start_attempt(lead, lease=lease, now=at)
-    if roll < 0.5:
-        return  # Processing: a call under way right now
-    if roll < 0.7:
-        lifecycle.finish_attempt(lead, succeeded=True, now=at + dt.timedelta(minutes=3))
-        return
-    lifecycle.finish_attempt(lead, succeeded=False, outcome="no answer", now=at + dt.timedelta(minutes=1))
-    if roll < 0.85:
-        return  # Rescheduled
-    while lead.status == Status.RESCHEDULED:
+    if roll < 0.55:
+        if not (call_now and state == Campaign.State.RUNNING):
+            return 0  # Created: only the running campaign has a call under way, and one only
+        lifecycle.start_attempt(lead, lease=dt.timedelta(minutes=10), now=now)
+        _record_call(lead, now, "")
+        return 1
+    outcomes = ["completed"] if roll < 0.7 else ["no_answer"]  # Completed, else Rescheduled
+    if roll >= 0.85:
+        outcomes += ["busy"] * lead.campaign.max_retries  # until Max Retries
+    for outcome in outcomes:
+        lifecycle.start_attempt(lead, lease=dt.timedelta(minutes=10), now=at)
+        ended = _record_call(lead, at, outcome, rng)
+        lifecycle.finish_attempt(
+            lead, succeeded=outcome == "completed", outcome=outcome.replace("_", " "), now=ended
+        )
         at += lead.campaign.retry_interval
-        lifecycle.start_attempt(lead, lease=lease, now=at)
-        lifecycle.finish_attempt(lead, succeeded=False, outcome="busy", now=at + dt.timedelta(minutes=1))
-    # Max Retries
+    return 0
+
+
+def _record_call(lead: Lead, at: dt.datetime, outcome: str, rng: random.Random | None = None) -> dt.datetime:
+    """The dial of an attempt, as the runner records it (the campaign page's results chart reads
+    these); returns when it ended."""
+    from campaigns.providers.simulated import DURATIONS
+
+    ended = at + dt.timedelta(seconds=rng.randint(*DURATIONS[outcome])) if outcome else None
+    CallAttempt.objects.create(
+        lead=lead,
+        attempt_number=lead.attempts,
+        phone=lead.phone,
+        started_at=at,
+        ended_at=ended,
+        outcome=outcome,
+        provider="simulated",
+    )
+    return ended or at
 
 
 # --- Benchmark data ---------------------------------------------------------------------------

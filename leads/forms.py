@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.functional import cached_property
 
+from accounts import zones
 from campaigns.models import Assistant, Campaign, variable_name_validator
 
 from . import lifecycle, services
@@ -210,6 +211,7 @@ class LeadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.lead = lead
         self.fields["scheduled_at"].widget.attrs["class"] = "form-control"
+        self.fields["scheduled_at"].label = zones.zoned_label("Scheduled at")  # read in the user's zone
         if lead is None:
             for name in ("status", "scheduled_at", "reason"):
                 del self.fields[name]
@@ -223,6 +225,8 @@ class LeadForm(forms.Form):
         cleaned = super().clean()
         if cleaned.get("status") == Status.SCHEDULED and not cleaned.get("scheduled_at"):
             self.add_error("scheduled_at", lifecycle.E_SCHEDULED_NEEDS_TIME)
+        elif cleaned.get("status") == Status.SCHEDULED:
+            zones.refuse_past(self, "scheduled_at")
         return cleaned
 
     @cached_property
@@ -360,6 +364,7 @@ class StatusForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["scheduled_at"].widget.attrs["class"] = "form-control"
+        self.fields["scheduled_at"].label = zones.zoned_label("Scheduled at")  # read in the user's zone
 
     @property
     def target_options(self) -> list[dict]:
@@ -383,6 +388,8 @@ class StatusForm(forms.Form):
         cleaned = super().clean()
         if cleaned.get("target") == Status.SCHEDULED and not cleaned.get("scheduled_at"):
             self.add_error("scheduled_at", lifecycle.E_SCHEDULED_NEEDS_TIME)
+        elif cleaned.get("target") == Status.SCHEDULED:
+            zones.refuse_past(self, "scheduled_at")
         return cleaned
 
 

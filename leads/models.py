@@ -201,6 +201,10 @@ class CallAttempt(models.Model):
             # The frequency caps (compliance/caps.py): one number's dials of the last 7 days, across
             # campaigns, before each dial; and an erasure's scrub of one number's calls.
             models.Index(fields=["phone", "started_at"], name="call_attempt_phone_started"),
+            # A campaign page's results over time (campaigns/results.py): the calls of the last 14
+            # days, whatever the size of the campaign (through its leads it was every lead's probe:
+            # 36 ms at 200k leads, 0.1 ms this way with the bench's calls).
+            models.Index(fields=["started_at"], name="call_attempt_started"),
         ]
 
     def __str__(self) -> str:

@@ -39,6 +39,9 @@ STAFF_PERMISSIONS = [
     "campaigns.change_assistantvariable",
     "campaigns.delete_assistantvariable",
     "campaigns.view_assistantvariable",
+    # ... and place test calls from a campaign page (campaigns/testcalls.py, migration campaigns.0008).
+    "campaigns.add_testcall",
+    "campaigns.view_testcall",
     # ... and manage webhook subscriptions (webhooks/, migration webhooks.0002).
     "webhooks.view_subscription",
     "webhooks.add_subscription",

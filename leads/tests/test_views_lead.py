@@ -259,12 +259,12 @@ def test_edit_sets_scheduled_with_a_time_and_a_reason(signed_in, campaign, opera
     data = form_data(lead.phone, campaign, status="scheduled", reason="Asked for a callback")
     response = signed_in.post(f"/leads/{lead.pk}/edit/", data)
     assert response.context["form"].errors["scheduled_at"] == [lifecycle.E_SCHEDULED_NEEDS_TIME]
-    data["scheduled_at"] = "2026-12-01T09:15"
+    data["scheduled_at"] = "2030-12-01T09:15"  # in the future: a past time is refused
     assert signed_in.post(f"/leads/{lead.pk}/edit/", data).status_code == 302
     lead.refresh_from_db()
     assert (lead.status, lead.next_attempt_at) == (
         Status.SCHEDULED,
-        dt.datetime(2026, 12, 1, 9, 15, tzinfo=dt.UTC),
+        dt.datetime(2030, 12, 1, 9, 15, tzinfo=dt.UTC),
     )
     change = lead.history.get()
     assert (change.user, change.reason, change.automatic) == (operator, "Asked for a callback", False)
@@ -321,7 +321,7 @@ def test_the_lead_page_flags_missing_message_variables(signed_in, campaign):
         ("completed", {}, Status.COMPLETED),
         ("max_retries", {}, Status.MAX_RETRIES),
         ("rescheduled", {}, Status.RESCHEDULED),
-        ("scheduled", {"scheduled_at": "2026-12-24T10:00"}, Status.SCHEDULED),
+        ("scheduled", {"scheduled_at": "2030-12-24T10:00"}, Status.SCHEDULED),
     ],
 )
 def test_quick_status_overrides_return_where_the_operator_was(signed_in, campaign, target, extra, status):

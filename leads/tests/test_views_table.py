@@ -379,12 +379,12 @@ def test_bulk_scheduled_needs_a_time(signed_in, campaign):
     assert response.status_code == 200
     assert lifecycle.E_SCHEDULED_NEEDS_TIME in response.content.decode()
     response = signed_in.post(
-        f"/leads/status/?pk={lead.pk}", {"target": "scheduled", "scheduled_at": "2026-12-01T10:30"}
+        f"/leads/status/?pk={lead.pk}", {"target": "scheduled", "scheduled_at": "2030-12-01T10:30"}
     )
     lead.refresh_from_db()
     assert (lead.status, lead.next_attempt_at) == (
         Status.SCHEDULED,
-        dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC),
+        dt.datetime(2030, 12, 1, 10, 30, tzinfo=dt.UTC),
     )
 
 

@@ -19,7 +19,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--leads", type=int, default=300, help="How many demo leads to add (default 300)."
+            "--leads",
+            type=int,
+            default=demo.DEFAULT_LEADS,
+            help=f"How many demo leads to add (default {demo.DEFAULT_LEADS}).",
         )
         parser.add_argument(
             "--if-empty", action="store_true", help="Do nothing when the database already has campaigns."
