@@ -17,6 +17,7 @@ from django.utils import timezone
 from campaigns.models import Assistant, AssistantVariable, Campaign
 
 from . import lifecycle, textsearch, variable_names
+from .attempts import finish_attempt, start_attempt
 from .models import Lead, SecondaryContact, Status
 
 # US area codes across all four mainland time zones, and London: phonenumbers accepts all of them.
@@ -236,19 +237,19 @@ def _walk_demo_lifecycle(lead: Lead, rng: random.Random, now: dt.datetime) -> No
         )
         return
     at = now - dt.timedelta(hours=rng.randrange(2, 200))
-    lifecycle.start_attempt(lead, lease=lease, now=at)
+    start_attempt(lead, lease=lease, now=at)
     if roll < 0.5:
         return  # Processing: a call under way right now
     if roll < 0.7:
-        lifecycle.finish_attempt(lead, succeeded=True, now=at + dt.timedelta(minutes=3))
+        finish_attempt(lead, succeeded=True, now=at + dt.timedelta(minutes=3))
         return
-    lifecycle.finish_attempt(lead, succeeded=False, outcome="no answer", now=at + dt.timedelta(minutes=1))
+    finish_attempt(lead, succeeded=False, outcome="no answer", now=at + dt.timedelta(minutes=1))
     if roll < 0.85:
         return  # Rescheduled
     while lead.status == Status.RESCHEDULED:
         at += lead.campaign.retry_interval
-        lifecycle.start_attempt(lead, lease=lease, now=at)
-        lifecycle.finish_attempt(lead, succeeded=False, outcome="busy", now=at + dt.timedelta(minutes=1))
+        start_attempt(lead, lease=lease, now=at)
+        finish_attempt(lead, succeeded=False, outcome="busy", now=at + dt.timedelta(minutes=1))
     # Max Retries
 
 
