@@ -113,7 +113,6 @@ def _claim(rows: Mapping[int, str], now: dt.datetime, lease: dt.timedelta) -> li
         cursor.execute(sql, params)
         returned = dict(cursor.fetchall())
     claimed = [Claim(pk, returned[pk], status) for pk, status in rows.items() if pk in returned]
-    started = REASON_ATTEMPT_STARTED
     record(
         [
             _history(
@@ -121,7 +120,7 @@ def _claim(rows: Mapping[int, str], now: dt.datetime, lease: dt.timedelta) -> li
                 c.from_status,
                 Status.PROCESSING,
                 now,
-                reason=started.format(n=c.attempt),
+                reason=REASON_ATTEMPT_STARTED.format(n=c.attempt),
                 automatic=True,
             )
             for c in claimed
@@ -343,11 +342,15 @@ def release_attempts(held: Mapping[int, int], *, now: dt.datetime) -> list[int]:
             lease_expires_at=None,
             updated_at=now,
         )
-        reason = REASON_RELEASED
         record(
             [
                 _history(
-                    pk, Status.PROCESSING, Status.RESCHEDULED, now, reason=reason.format(n=n), automatic=True
+                    pk,
+                    Status.PROCESSING,
+                    Status.RESCHEDULED,
+                    now,
+                    reason=REASON_RELEASED.format(n=n),
+                    automatic=True,
                 )
                 for pk, n in rows
             ]
