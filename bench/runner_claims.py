@@ -1,4 +1,4 @@
-"""Claims per second: ``lifecycle.claim_due`` against a plain ``UPDATE … RETURNING``, same run.
+"""Claims per second: ``attempts.claim_due`` against a plain ``UPDATE … RETURNING``, same run.
 
     .venv/bin/python bench/runner_claims.py                 # PostgreSQL (1 and 4 workers) + SQLite (1)
     .venv/bin/python bench/runner_claims.py --leads 20000 --batch 100 --repeat 3
@@ -51,7 +51,7 @@ def _worker(url: str, kind: str, campaign_id: int, batch: int, barrier, out) -> 
     from django.db import connection
     from django.utils import timezone
 
-    from leads import lifecycle
+    from leads import attempts
 
     connection.ensure_connection()
     lease = dt.timedelta(minutes=15)
@@ -61,7 +61,7 @@ def _worker(url: str, kind: str, campaign_id: int, batch: int, barrier, out) -> 
     empty = 0
     while empty < 2:  # a second empty claim: the queue is drained (not just raced)
         if kind == "claim_due":
-            ids = [c.lead_id for c in lifecycle.claim_due(campaign_id, batch, timezone.now(), lease)]
+            ids = [c.lead_id for c in attempts.claim_due(campaign_id, batch, timezone.now(), lease)]
         else:
             ids = _plain_claim(campaign_id, batch)
         claimed.extend(ids)

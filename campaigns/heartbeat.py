@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from leads import lifecycle
+from leads import attempts
 
 from . import services
 from .runner import Runner, lease
@@ -52,7 +52,7 @@ class Heartbeat:
         now = timezone.now()
         held = self.runner.held()
         if held:
-            live = lifecycle.renew_leases(held, until=now + lease())
+            live = attempts.renew_leases(held, until=now + lease())
             self.runner.keep_only(held, live)
         services.heartbeat_beat(
             worker_id=self.worker,

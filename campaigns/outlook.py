@@ -14,7 +14,7 @@ from leads.models import Lead, Status
 
 from .controls import Action
 from .models import Campaign, RunnerDecision
-from .runner import preview_start
+from .preview import preview_start
 
 Reason = RunnerDecision.Reason
 

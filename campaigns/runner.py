@@ -1,16 +1,19 @@
 """The campaign runner: claims due leads, calls their numbers in order, hands outcomes to the lifecycle.
 
 One pass (``Runner.tick``):
-1. ``lifecycle.recover_lost`` ends attempts whose lease ran out (a worker died mid-call).
+1. ``attempts.recover_lost`` ends attempts whose lease ran out (a worker died mid-call).
 2. For every running campaign with free slots (concurrency limit minus leads in Processing): read
    due leads from ``selectors.take_due``, check each primary number's calling window in the callee's
-   time zone, defer the closed ones to their next opening (``lifecycle.defer_for_window``), then claim
-   the open ones (``lifecycle.claim_due``) under a lock on the campaign row, so the limit and a pause
+   time zone, defer the closed ones to their next opening (``attempts.defer_for_window``), then claim
+   the open ones (``attempts.claim_due``) under a lock on the campaign row, so the limit and a pause
    hold across workers. Paused campaigns and full slots are recorded as decisions, not calls.
-3. Dial the first number of each claimed lead (``_dial``). Results — the simulated provider's from
-   ``due_results``, the http provider's from the signed callback — go through ``handle_results``,
-   the one path that records the dial, then dials the lead's next number or ends the attempt through
-   ``lifecycle.finish_attempts`` (Completed, Rescheduled or Max Retries by the campaign's policy).
+3. Dial the first number of each claimed lead (``_dial``): ``dialplan`` reads what to dial and
+   chooses each number, ``_record`` writes the call records (``leads.calls``) and the attempts'
+   ends in one transaction, ``_place`` asks the provider. Results — the simulated provider's from
+   ``due_results``, the http provider's from the signed callback (``callbacks``) — go through
+   ``handle_results``, the one path that records the dial, then dials the lead's next number or ends
+   the attempt through ``attempts.finish_attempts`` (Completed, Rescheduled or Max Retries by the
+   campaign's policy).
 
 While an attempt waits for a result the lead stays in Processing under its lease (renewed at each
 dial); a result that never comes is ended as ``lost`` by the next worker's recovery.
@@ -19,7 +22,6 @@ dial); a result that never comes is ended as ``lost`` by the next worker's recov
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -34,20 +36,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from compliance import dialing
-from compliance import services as compliance_services
-from compliance.hours import CallingHours, calling_hours
-from compliance.selectors import blocked_numbers
+from compliance.hours import calling_hours
 from leadcounts import services as lead_counts
-from leadmgr.db import storable_text, update_rows
-from leads import lifecycle, selectors, textsearch
+from leadmgr.tally import Tally
+from leads import attempts, selectors, textsearch
+from leads import calls as call_records
 from leads import variables as lead_variables
-from leads.models import CallAttempt, Lead, SecondaryContact, Status
-from webhooks import outbox
+from leads.models import CallAttempt, Lead, SecondaryContact
 
-from . import services
+from . import dialplan, services
+from .dialplan import DETAIL_NOT_RUNNING, Step
 from .models import Assistant, Campaign, RunnerDecision
-from .providers import OUTCOMES, CallRequest, CallResult, Provider, get_provider, signing
-from .windows import WindowState, zones_for
+from .providers import CallRequest, CallResult, Provider, get_provider
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,6 @@ CANDIDATE_FACTOR = 2
 WINDOW_CHECKS_PER_CLAIM = 5_000
 # How long a lead missing a required variable waits before the runner looks at it again.
 MISSING_VARIABLE_RECHECK = dt.timedelta(minutes=15)
-# The most due leads the start preview checks; beyond, it scales their proportions. 2,000 puts a
-# proportion within about 2 points (95%), and keeps the fragment's phone parsing near 0.1 s: with
-# 20,000 it took 1-1.5 s of CPU at a million leads, seconds a page under load (bench/load).
-PREVIEW_SAMPLE = 2_000
-
-DETAIL_NOT_RUNNING = "campaign no longer running"
 DETAIL_CONTACT_GONE = "the secondary contact was removed before it could be dialled"
 
 
@@ -90,32 +84,16 @@ def callback_url() -> str:
 
 
 @dataclass
-class TickReport:
+class TickReport(Tally):
+    """What a pass did (or a run of passes: ``add``): leads claimed, calls placed, results applied,
+    lost attempts recovered, attempts ended by final status, and due leads not called, with why."""
+
     claimed: int = 0
     dials: int = 0
     results: int = 0
     recovered: int = 0
     finished: Counter = field(default_factory=Counter)  # final status → leads
     skipped: Counter = field(default_factory=Counter)  # (campaign id, reason) → leads
-
-    def add(self, other: TickReport) -> None:
-        self.claimed += other.claimed
-        self.dials += other.dials
-        self.results += other.results
-        self.recovered += other.recovered
-        self.finished.update(other.finished)
-        self.skipped.update(other.skipped)
-
-
-@dataclass(frozen=True)
-class _Next:
-    """Dial the next number of a lead's attempt: the one after ``after`` (None: the primary first)."""
-
-    lead_id: int
-    attempt: int
-    after: str | None = None
-    last_outcome: str = ""
-    campaign_id: int | None = None
 
 
 class Runner:
@@ -153,7 +131,7 @@ class Runner:
 
     def release_held(self) -> list[int]:
         """Give every attempt still held back to the queue (shutdown after the grace period)."""
-        released = lifecycle.release_attempts(self.held(), now=self.clock())
+        released = attempts.release_attempts(self.held(), now=self.clock())
         self.forget(released)
         return released
 
@@ -181,7 +159,7 @@ class Runner:
         with self.unit("search index catch-up"):
             textsearch.catch_up()  # housekeeping: leads added or changed by any path, into the index
         with self.unit("lease recovery"):
-            recovered = lifecycle.recover_lost(now, exclude=self.held())
+            recovered = attempts.recover_lost(now, exclude=self.held())
             report.recovered = len(recovered)
             report.finished.update(recovered.values())
         campaigns = Campaign.objects.filter(state__in=[Campaign.State.RUNNING, Campaign.State.PAUSED])
@@ -247,11 +225,11 @@ class Runner:
                 return
             report.claimed += len(claims)
             self.hold((c.lead_id, c.attempt) for c in claims)
-            self._dial([_Next(c.lead_id, c.attempt, campaign_id=campaign.pk) for c in claims], report)
+            self._dial([Step(c.lead_id, c.attempt, campaign_id=campaign.pk) for c in claims], report)
             if len(claims) < want:
                 return  # nothing more is callable now
 
-    def _claim(self, campaign: Campaign, report: TickReport) -> tuple[int, list[lifecycle.Claim]]:
+    def _claim(self, campaign: Campaign, report: TickReport) -> tuple[int, list[attempts.Claim]]:
         """Check windows and claim, under the campaign row's lock; returns (slots wanted, claims).
 
         Claimers of one campaign take turns (the lock), so each reads the queue after the previous
@@ -280,7 +258,7 @@ class Runner:
             if want <= 0:
                 return 0, []
             open_ids = self._window_pass(campaign, want, now, report)
-            return want, lifecycle.claim_due(campaign, len(open_ids), now, lease(), among=open_ids)
+            return want, attempts.claim_due(campaign, len(open_ids), now, lease(), among=open_ids)
 
     def _window_pass(self, campaign: Campaign, want: int, now: dt.datetime, report: TickReport) -> list[int]:
         """Up to ``want`` due lead ids whose primary number's window is open; defer the others."""
@@ -312,7 +290,7 @@ class Runner:
                     report.skipped[campaign.pk, str(verdict.state)] += 1
             open_ids[:] = self._compliance_pass(campaign, open_ids, deferrals, now, report)
             if deferrals:
-                lifecycle.defer_for_window(deferrals, now=now)
+                attempts.defer_for_window(deferrals, now=now)
             if len(rows) < batch:
                 break
         return open_ids[:want]
@@ -341,172 +319,82 @@ class Runner:
                 deferrals.setdefault(min(r.until for r in refusals if r.until), []).append(pk)
                 report.skipped[campaign.pk, Reason.FREQUENCY_CAP] += 1
         if listed:
-            report.skipped[campaign.pk, Reason.DO_NOT_CALL] += lifecycle.complete_listed(listed, now=now)
+            report.skipped[campaign.pk, Reason.DO_NOT_CALL] += attempts.complete_listed(listed, now=now)
         return keep
 
     # --- dialling --------------------------------------------------------------------------------
 
-    def _dial(self, steps: list[_Next], report: TickReport) -> None:
-        """Dial each lead's next number whose window is open, or end the attempt when none is left."""
+    def _dial(self, steps: list[Step], report: TickReport) -> None:
+        """Dial each lead's next number whose window is open, or end the attempt when none is left:
+        read what to dial and decide (``dialplan``), record the decisions, place the calls."""
         if not steps:
             return
         try:
-            self._dial_steps(steps, report)
+            now = self.clock()
+            batch = dialplan.read(steps, now)
+            plan = dialplan.plan(steps, batch, provider=self.provider.name, now=now, skipped=report.skipped)
+            for step in plan.gone:
+                self._gone(step, report)
+            self._record(batch, plan, now, report)
+            self._place(plan.calls, plan.requests, report)
         except Exception as exc:
             # Not dialled: this worker lets go of them, so lease recovery ends them (never stuck).
             self.forget(s.lead_id for s in steps)
             exc.add_note(f"leads {sorted(s.lead_id for s in steps)[:50]}")
             raise
 
-    def _dial_steps(self, steps: list[_Next], report: TickReport) -> None:
-        now = self.clock()
-        campaign_of = {s.lead_id: s.campaign_id for s in steps}
-        leads = {
-            lead.pk: lead
-            for lead in Lead.objects.filter(pk__in=[s.lead_id for s in steps], status=Status.PROCESSING)
-            .select_related("campaign")
-            .only("pk", "phone", "variables", "removed_variables", "attempts", "campaign")
-        }
-        contacts: dict[int, list[SecondaryContact]] = {}
-        for contact in SecondaryContact.objects.filter(lead_id__in=list(leads)).order_by(
-            "lead_id", "position", "id"
-        ):
-            contacts.setdefault(contact.lead_id, []).append(contact)
-        assistants = Assistant.objects.prefetch_related("variables").in_bulk(
-            {lead.campaign.assistant_id for lead in leads.values()}
-        )
-        windows: dict[int, CallingHours] = {}
-        checks = self._compliance_checks(leads.values(), contacts, now)
-        skips: list[CallAttempt] = []
-        ends: list[lifecycle.AttemptEnd] = []
-        calls: list[CallAttempt] = []
-        requests: list[dict] = []
-        continuing: list[int] = []
-        for step in steps:
-            lead = leads.get(step.lead_id)
-            if lead is None or lead.attempts != step.attempt:
-                self._gone(step, report)  # deleted, ended or recovered meanwhile
-                continue
-            campaign = lead.campaign
-            numbers = [(lead.phone, None)] + [(c.phone, c) for c in contacts.get(lead.pk, [])]
-            index = (
-                0
-                if step.after is None
-                else next((i + 1 for i, (p, _) in enumerate(numbers) if p == step.after), len(numbers))
-            )
-            if step.after is not None:
-                continuing.append(lead.pk)
-                if campaign.state != Campaign.State.RUNNING:
-                    ends.append(
-                        lifecycle.AttemptEnd(
-                            lead.pk, step.attempt, False, f"{step.last_outcome}; {DETAIL_NOT_RUNNING}"
-                        )
-                    )
-                    continue
-            window = windows.get(campaign.pk)
-            if window is None:  # once per campaign and batch: two queries (compliance.hours)
-                window = windows[campaign.pk] = calling_hours(campaign)
-            check = checks[campaign.pk]
-            not_before = None
-            while index < len(numbers):
-                phone, contact = numbers[index]
-                refusal = check.refusal(phone)
-                if refusal is not None:  # never dialled: the skip is recorded in the lead's calls
-                    skips.append(_skip(lead.pk, contact, step.attempt, phone, refusal.reason, now))
-                    report.skipped[campaign.pk, refusal.reason] += 1
-                    if refusal.until:
-                        not_before = min(not_before or refusal.until, refusal.until)
-                elif (step.after is None and index == 0) or window.verdict(phone, now).open:
-                    break  # the primary's window was checked by the claim
-                index += 1  # listed, capped, or its window is closed now: try the next number
-            if index >= len(numbers):
-                if all(check.refusal(p) == DO_NOT_CALL for p, _ in numbers):
-                    end = lifecycle.AttemptEnd(
-                        lead.pk, step.attempt, True, reason=lifecycle.REASON_ALL_LISTED
-                    )
-                else:
-                    end = lifecycle.AttemptEnd(
-                        lead.pk,
-                        step.attempt,
-                        False,
-                        step.last_outcome or "not dialled",
-                        not_before=not_before,
-                    )
-                ends.append(end)
-                continue
-            phone, contact = numbers[index]
-            check.dialled(phone)
-            calls.append(
-                CallAttempt(
-                    lead_id=lead.pk,
-                    contact=contact,
-                    attempt_number=step.attempt,
-                    phone=phone,
-                    started_at=now,
-                    provider=self.provider.name,
-                )
-            )
-            assistant = assistants[campaign.assistant_id]
-            values = lead_variables.effective(
-                assistant, lead.variables, contact.variables if contact else None, lead.removed_variables
-            )
-            requests.append(
-                {
-                    "lead_id": lead.pk,
-                    "attempt": step.attempt,
-                    "to": phone,
-                    "numbers": [p for p, _ in numbers],
-                    "contact_index": index,
-                    "variables": values,
-                    "message": lead_variables.render_message(assistant.message_template, values).text,
-                    "campaign": campaign.name,
-                    "assistant": assistant.name,
-                }
-            )
-        with transaction.atomic():  # one commit for the batch's writes before the provider is asked
+    def _record(
+        self, batch: dialplan.Batch, plan: dialplan.Plan, now: dt.datetime, report: TickReport
+    ) -> None:
+        """Write the plan (dials, skips, ends) in one commit before the provider is asked."""
+        with transaction.atomic():
             # A pause (or finish) that committed since the state was read above stops these dials:
             # the state is read again under the campaign rows' lock (taken before the leads', as a
             # claim does), so no dial is recorded once a Pause has answered. A first number is given
             # back to the queue uncounted; a further number ends its attempt as before.
-            running = self._still_running({leads[c.lead_id].campaign_id for c in calls})
-            stopped = [c for c in calls if leads[c.lead_id].campaign_id not in running]
+            running = self._still_running({batch.leads[c.lead_id].campaign_id for c in plan.calls})
+            stopped = [c for c in plan.calls if batch.leads[c.lead_id].campaign_id not in running]
             if stopped:
-                calls, requests = self._drop_stopped(calls, requests, stopped, continuing, ends, now)
+                self._drop_stopped(plan, stopped, now)
             # Re-read under lock what was read above: a lead deleted (or ended) since is not dialled,
             # and one still there cannot be deleted until its dial is recorded.
-            live = lifecycle.lock_attempts({c.lead_id: c.attempt_number for c in calls})
-            contact_ids = [c.contact_id for c in calls if c.contact_id and c.lead_id in live]
-            contacts_left = set(
-                SecondaryContact.objects.select_for_update()
-                .filter(pk__in=contact_ids)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
-            kept_calls, kept_requests = [], []
-            for call, request in zip(calls, requests, strict=True):
-                if call.lead_id not in live:
-                    self._gone(
-                        _Next(call.lead_id, call.attempt_number, campaign_id=campaign_of.get(call.lead_id)),
-                        report,
-                    )
-                elif call.contact_id and call.contact_id not in contacts_left:
-                    log.info("runner: lead %s: contact %s removed mid-attempt", call.lead_id, call.contact_id)
-                    ends.append(
-                        lifecycle.AttemptEnd(call.lead_id, call.attempt_number, False, DETAIL_CONTACT_GONE)
-                    )
-                else:
-                    kept_calls.append(call)
-                    kept_requests.append(request)
-            calls, requests = kept_calls, kept_requests
-            finals = lifecycle.finish_attempts(ends, now=now) if ends else {}
+            live = attempts.lock_attempts({c.lead_id: c.attempt_number for c in plan.calls})
+            self._keep_live(plan, live, report)
+            finals = attempts.finish_attempts(plan.ends, now=now) if plan.ends else {}
             report.finished.update(finals.values())
-            kept_skips = [c for c in skips if c.lead_id in live or c.lead_id in finals]
-            if calls or kept_skips:
-                CallAttempt.objects.bulk_create(kept_skips + calls)
-            if continuing:
-                lifecycle.extend_lease(continuing, until=now + lease())
-        if ends:
-            self.forget(e.lead_id for e in ends)
+            call_records.insert(
+                [c for c in plan.skips if c.lead_id in live or c.lead_id in finals] + plan.calls
+            )
+            if plan.continuing:
+                attempts.extend_lease(plan.continuing, until=now + lease())
+        if plan.ends:
+            self.forget(e.lead_id for e in plan.ends)
+
+    def _keep_live(self, plan: dialplan.Plan, live: set[int], report: TickReport) -> None:
+        """Leave out the dials of leads no longer ``live``, and end the attempts whose secondary
+        contact was removed since it was read (its row is locked until the dials are recorded)."""
+        contact_ids = [c.contact_id for c in plan.calls if c.contact_id and c.lead_id in live]
+        contacts_left = set(
+            SecondaryContact.objects.select_for_update()
+            .filter(pk__in=contact_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        kept = []
+        for call, request in zip(plan.calls, plan.requests, strict=True):
+            if call.lead_id not in live:
+                self._gone(plan.steps[call.lead_id], report)
+            elif call.contact_id and call.contact_id not in contacts_left:
+                log.info("runner: lead %s: contact %s removed mid-attempt", call.lead_id, call.contact_id)
+                plan.ends.append(
+                    attempts.AttemptEnd(call.lead_id, call.attempt_number, False, DETAIL_CONTACT_GONE)
+                )
+            else:
+                kept.append((call, request))
+        plan.calls, plan.requests = [c for c, _ in kept], [r for _, r in kept]
+
+    def _place(self, calls: list[CallAttempt], requests: list[dict], report: TickReport) -> None:
+        """Ask the provider to place the recorded calls; a refused one fails at once."""
         if not calls:
             return
         url = callback_url()
@@ -528,8 +416,7 @@ class Runner:
                     accepted.append(call)
             else:
                 refused.append(CallResult(placement.call_id, "failed", detail=placement.detail))
-        if accepted:
-            update_rows(CallAttempt, ["provider_ref"], [(c.pk, c.provider_ref) for c in accepted])
+        call_records.set_provider_refs(accepted)
         if refused:
             self.handle_results(refused, report)
 
@@ -543,33 +430,25 @@ class Runner:
             .values_list("pk", flat=True)
         )
 
-    def _drop_stopped(self, calls, requests, stopped, continuing, ends, now):
-        """Leave out the dials of campaigns paused or finished since they were read (see _dial_steps)."""
+    def _drop_stopped(self, plan: dialplan.Plan, stopped: list[CallAttempt], now: dt.datetime) -> None:
+        """Leave out the dials of campaigns paused or finished since they were read (see _record)."""
         stopped_ids = {c.lead_id for c in stopped}
-        going_on = set(continuing)
+        going_on = set(plan.continuing)
         first = {c.lead_id: c.attempt_number for c in stopped if c.lead_id not in going_on}
-        released = lifecycle.release_attempts(first, now=now) if first else []
+        released = attempts.release_attempts(first, now=now) if first else []
         self.forget(released)
-        ends.extend(
-            lifecycle.AttemptEnd(c.lead_id, c.attempt_number, False, DETAIL_NOT_RUNNING)
+        plan.ends.extend(
+            attempts.AttemptEnd(c.lead_id, c.attempt_number, False, DETAIL_NOT_RUNNING)
             for c in stopped
             if c.lead_id in going_on
         )
         log.info("runner: %d dial(s) left out: campaign no longer running", len(stopped))
-        kept = [(c, r) for c, r in zip(calls, requests, strict=True) if c.lead_id not in stopped_ids]
-        return [c for c, _ in kept], [r for _, r in kept]
+        kept = [
+            (c, r) for c, r in zip(plan.calls, plan.requests, strict=True) if c.lead_id not in stopped_ids
+        ]
+        plan.calls, plan.requests = [c for c, _ in kept], [r for _, r in kept]
 
-    def _compliance_checks(self, leads, contacts, now: dt.datetime) -> dict[int, dialing.DialCheck]:
-        """One compliance answer per campaign for every number of these leads (numbers listed or
-        capped since the claim count at once)."""
-        by_campaign: dict[int, list[str]] = {}
-        for lead in leads:
-            numbers = by_campaign.setdefault(lead.campaign_id, [])
-            numbers.append(lead.phone)
-            numbers.extend(c.phone for c in contacts.get(lead.pk, []))
-        return {pk: dialing.check(numbers, pk, now) for pk, numbers in by_campaign.items()}
-
-    def _gone(self, step: _Next, report: TickReport) -> None:
+    def _gone(self, step: Step, report: TickReport) -> None:
         """The lead was deleted, or its attempt ended elsewhere, before this dial: skip it."""
         self.forget([step.lead_id])
         log.info("runner: lead %s attempt %s gone before its dial; skipped", step.lead_id, step.attempt)
@@ -586,200 +465,18 @@ class Runner:
         """
         report = report if report is not None else TickReport()
         now = self.clock()
-        verdicts: dict[int, str] = {}
-        applied: list[CallAttempt] = []
         with transaction.atomic():
-            calls = CallAttempt.objects.select_for_update().in_bulk([r.call_id for r in results])
-            for result in results:
-                call = calls.get(result.call_id)
-                if call is None:
-                    verdicts[result.call_id] = "unknown"  # its lead was deleted: the result is dropped
-                    log.info("runner: result for call %s dropped: the call is gone", result.call_id)
-                elif call.outcome:
-                    verdicts[result.call_id] = "duplicate" if call.outcome == result.outcome else "conflict"
-                    if verdicts[result.call_id] == "conflict":
-                        late = f"Late result {result.outcome!r} after the call ended as {call.outcome!r}."
-                        log.info("runner: call %s: %s Ignored.", call.pk, late)
-                        if late not in call.detail:
-                            CallAttempt.objects.filter(pk=call.pk).update(
-                                detail=f"{call.detail} {late}".strip()
-                            )
-                else:
-                    call.outcome = result.outcome
-                    call.ended_at = max(result.ended_at or now, call.started_at)
-                    call.provider_ref = result.provider_ref[:128] or call.provider_ref
-                    call.detail = result.detail
-                    applied.append(call)
-                    verdicts[result.call_id] = "applied"
-            update_rows(
-                CallAttempt,
-                ["outcome", "ended_at", "provider_ref", "detail"],
-                [(c.pk, c.outcome, c.ended_at, c.provider_ref, c.detail) for c in applied],
-            )
-            outbox.calls_ended(applied)
+            verdicts, applied = call_records.apply_results(results, now=now)
             ends = [
-                lifecycle.AttemptEnd(call.lead_id, call.attempt_number, True, call.outcome)
+                attempts.AttemptEnd(call.lead_id, call.attempt_number, True, call.outcome)
                 for call in applied
                 if call.is_success
             ]
-            report.finished.update(lifecycle.finish_attempts(ends, now=now).values())
+            report.finished.update(attempts.finish_attempts(ends, now=now).values())
         self.forget(e.lead_id for e in ends)
         report.results += len(applied)
         self._dial(
-            [_Next(c.lead_id, c.attempt_number, c.phone, c.outcome) for c in applied if not c.is_success],
+            [Step(c.lead_id, c.attempt_number, c.phone, c.outcome) for c in applied if not c.is_success],
             report,
         )
         return verdicts
-
-
-DO_NOT_CALL = dialing.Refusal(dialing.DO_NOT_CALL)
-DETAIL_SKIPPED = {
-    dialing.DO_NOT_CALL: "Not dialled: the number is on the do-not-call list.",
-    dialing.FREQUENCY_CAP: "Not dialled: the number's frequency cap is reached.",
-}
-
-
-def _skip(lead_id: int, contact, attempt: int, phone: str, reason: str, now: dt.datetime) -> CallAttempt:
-    return CallAttempt(
-        lead_id=lead_id,
-        contact=contact,
-        attempt_number=attempt,
-        phone=phone,
-        started_at=now,
-        ended_at=now,
-        outcome=reason,
-        detail=DETAIL_SKIPPED[reason],
-    )
-
-
-# --- the http provider's callback -------------------------------------------------------------------
-
-E_REPLAY = "This signed callback was already received: refusing a replay."
-E_MALFORMED = (
-    "The result must be a JSON object with an integer call_id, an outcome among "
-    f"{', '.join(OUTCOMES)}, optional provider_ref and detail strings, and an optional "
-    "opted_out boolean."
-)
-E_UNKNOWN_CALL = "No call {call_id} exists."
-MAX_CALL_ID = 2**63 - 1  # ids are positive 64-bit integers
-E_CONFLICT = "Call {call_id} already ended with another outcome; this result is ignored."
-
-
-def _parse_result(body: bytes) -> tuple[CallResult | None, int | None]:
-    """The result in a callback body; (None, call_id or None) when malformed."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    call_id = data.get("call_id")
-    if not isinstance(call_id, int) or isinstance(call_id, bool) or not 1 <= call_id <= MAX_CALL_ID:
-        return None, None  # no call has that id (and the database cannot even be asked)
-    outcome, ref, detail = data.get("outcome"), data.get("provider_ref", ""), data.get("detail", "")
-    if outcome not in OUTCOMES or not isinstance(ref, str) or not isinstance(detail, str):
-        return None, call_id
-    # The provider's texts are kept as sent, but for what no database stores (NUL, lone surrogates).
-    return CallResult(call_id, outcome, storable_text(ref), detail=storable_text(detail)), call_id
-
-
-def _opted_out(body: bytes) -> bool | None:
-    """The result's optional ``opted_out`` flag (the callee asked not to be called again); None
-    when it is there but not a JSON boolean."""
-    flag = json.loads(body).get("opted_out", False)
-    return flag if isinstance(flag, bool) else None
-
-
-def accept_callback(
-    body: bytes, timestamp: str | None, signature: str | None, *, runner: Runner | None = None
-) -> tuple[int, dict]:
-    """Authenticate and apply one provider callback; returns (HTTP status, JSON answer).
-
-    401: bad signature or stale timestamp. 409: the same signed request again (replay), or a result
-    for a call that already ended otherwise. 400: malformed — when it names a call waiting for a
-    result, that dial is recorded as failed so the attempt moves on (next number or retry policy).
-    A repeated delivery of the same result, freshly signed, answers 200 "duplicate" and changes nothing.
-    """
-    try:
-        signing.verify(
-            settings.LEADMGR_PROVIDER_SECRET,
-            timestamp,
-            signature,
-            body,
-            now=time.time(),
-            max_age=settings.LEADMGR_CALLBACK_MAX_AGE,
-        )
-    except signing.SignatureError as exc:
-        return 401, {"error": str(exc)}
-    keep = dt.timedelta(seconds=2 * settings.LEADMGR_CALLBACK_MAX_AGE)
-    if not services.callback_receipt_record(signature=signature, now=timezone.now(), keep=keep):
-        return 409, {"error": E_REPLAY}
-    runner = runner or Runner()
-    result, call_id = _parse_result(body)
-    if result is None:
-        if call_id is not None:
-            runner.handle_results(
-                [CallResult(call_id, "failed", detail="Malformed result from the provider.")]
-            )
-        return 400, {"error": E_MALFORMED}
-    opted_out = _opted_out(body)
-    if opted_out is None:
-        runner.handle_results([CallResult(call_id, "failed", detail="Malformed result from the provider.")])
-        return 400, {"error": E_MALFORMED}
-    verdict = runner.handle_results([result])[result.call_id]
-    if opted_out and verdict in ("applied", "duplicate"):
-        compliance_services.opt_out_call(call_id=result.call_id)
-    if verdict == "unknown":
-        return 404, {"error": E_UNKNOWN_CALL.format(call_id=call_id)}
-    if verdict == "conflict":
-        return 409, {"error": E_CONFLICT.format(call_id=call_id)}
-    return 200, {"status": verdict}
-
-
-# --- "if started now" ------------------------------------------------------------------------------
-
-
-@dataclass
-class StartPreview:
-    due: int
-    would_call: int
-    skipped: dict[str, int]  # reason label → leads
-    estimated: bool  # proportions from the first PREVIEW_SAMPLE due leads
-
-    @property
-    def skipped_total(self) -> int:
-        return sum(self.skipped.values())
-
-
-def preview_start(campaign: Campaign, now: dt.datetime | None = None) -> StartPreview:
-    """If the campaign started now: how many due leads one pass would call, and why not the others."""
-    now = now or timezone.now()
-    due_leads = selectors.due_leads(campaign, now)
-    due = due_leads.count()
-    phones = [phone for (phone,) in selectors.take_due(campaign, now, PREVIEW_SAMPLE, ("phone",))]
-    window = calling_hours(campaign)
-    listed = {n for i in range(0, len(phones), 5000) for n in blocked_numbers(phones[i : i + 5000], campaign)}
-    # By (hours, time-zone set), not number by number: a sample holds a few dozen such pairs, and the
-    # preview needs no next opening (the verdicts' next_open made the fragment take seconds at a
-    # million leads). The hours are the campaign's within the legal floor and the number's region.
-    states: Counter = Counter({Reason.DO_NOT_CALL: sum(phone in listed for phone in phones)})
-    pairs = Counter((window.window_for(phone), zones_for(phone)) for phone in phones if phone not in listed)
-    for (hours, zones), n in pairs.items():
-        states[hours.state(zones, now)] += n
-    scale = due / len(phones) if phones else 0
-    outside = round(states[WindowState.OUTSIDE] * scale)
-    ambiguous = round(states[WindowState.AMBIGUOUS] * scale)
-    do_not_call = round(states[Reason.DO_NOT_CALL] * scale)
-    callable_now = max(0, due - outside - ambiguous - do_not_call)
-    free = max(0, campaign.concurrency_limit - selectors.processing_count(campaign))
-    would_call = min(free, callable_now)
-    skipped = {Reason.OUTSIDE_WINDOW.label: outside, Reason.TZ_AMBIGUOUS.label: ambiguous}
-    if do_not_call:  # a reason of its own only where some due lead's primary is listed
-        skipped[Reason.DO_NOT_CALL.label] = do_not_call
-    skipped[Reason.CONCURRENCY_FULL.label] = callable_now - would_call
-    return StartPreview(
-        due=due,
-        would_call=would_call,
-        skipped=skipped,
-        estimated=due > len(phones),
-    )

@@ -24,7 +24,7 @@ from leads import variables as lead_variables
 from leads.models import Lead, Status
 from leads.tables import STATUS_BADGES
 
-from . import controls, live, outlook, page, results, runner, selectors, services
+from . import callbacks, controls, live, outlook, page, preview, results, selectors, services
 from .forms import AssistantForm, CampaignForm, VariableDefinitionFormSet, definition_rows
 from .models import Assistant, Campaign
 from .providers import signing
@@ -119,7 +119,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def http_callback(request: HttpRequest) -> JsonResponse:
     """The http provider posts call results here, signed (see README: Providers)."""
-    status, answer = runner.accept_callback(
+    status, answer = callbacks.accept_callback(
         request.body,
         request.headers.get(signing.TIMESTAMP_HEADER),
         request.headers.get(signing.SIGNATURE_HEADER),
@@ -135,7 +135,7 @@ def start_preview(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "campaigns/_start_preview.html",
-        {"campaign": campaign, "preview": runner.preview_start(campaign)},
+        {"campaign": campaign, "preview": preview.preview_start(campaign)},
     )
 
 

@@ -18,7 +18,9 @@ from campaigns.models import Assistant, AssistantVariable, Campaign
 from leadmgr.storage import bulk as storage_bulk
 
 from . import lifecycle, textsearch, variable_names
-from .models import CallAttempt, Lead, SecondaryContact, Status
+from . import calls
+from .attempts import finish_attempt, start_attempt
+from .models import Lead, SecondaryContact, Status
 
 # US area codes across all four mainland time zones, and London: phonenumbers accepts all of them.
 US_AREAS = ["212", "312", "415", "512", "617", "646", "702", "713", "801", "206", "303", "404", "602", "305"]
@@ -301,16 +303,16 @@ def _walk_demo_lifecycle(lead: Lead, rng: random.Random, now: dt.datetime, *, ca
     if roll < 0.55:
         if not (call_now and state == Campaign.State.RUNNING):
             return 0  # Created: only the running campaign has a call under way, and one only
-        lifecycle.start_attempt(lead, lease=dt.timedelta(minutes=10), now=now)
+        start_attempt(lead, lease=dt.timedelta(minutes=10), now=now)
         _record_call(lead, now, "")
         return 1
     outcomes = ["completed"] if roll < 0.7 else ["no_answer"]  # Completed, else Rescheduled
     if roll >= 0.85:
         outcomes += ["busy"] * lead.campaign.max_retries  # until Max Retries
     for outcome in outcomes:
-        lifecycle.start_attempt(lead, lease=dt.timedelta(minutes=10), now=at)
+        start_attempt(lead, lease=dt.timedelta(minutes=10), now=at)
         ended = _record_call(lead, at, outcome, rng)
-        lifecycle.finish_attempt(
+        finish_attempt(
             lead, succeeded=outcome == "completed", outcome=outcome.replace("_", " "), now=ended
         )
         at += lead.campaign.retry_interval
@@ -323,15 +325,9 @@ def _record_call(lead: Lead, at: dt.datetime, outcome: str, rng: random.Random |
     from campaigns.providers.simulated import DURATIONS
 
     ended = at + dt.timedelta(seconds=rng.randint(*DURATIONS[outcome])) if outcome else None
-    CallAttempt.objects.create(
-        lead=lead,
-        attempt_number=lead.attempts,
-        phone=lead.phone,
-        started_at=at,
-        ended_at=ended,
-        outcome=outcome,
-        provider="simulated",
-    )
+    call = calls.dial(lead.pk, None, lead.attempts, lead.phone, provider="simulated", now=at)
+    call.ended_at, call.outcome = ended, outcome
+    calls.insert([call])
     return ended or at
 
 

@@ -32,6 +32,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.providers import signing
+from leadmgr.storage.locking import skip_locked_sql, uuid_text
+from leadmgr.tally import Tally
 
 from .http import Answer, Client
 from .models import Delivery, DeliveryAttempt, Subscription
@@ -56,7 +58,9 @@ class Claimed:
 
 
 @dataclass
-class PassReport:
+class PassReport(Tally):
+    """Deliveries a pass (or a run of passes: ``add``) claimed, delivered, left to retry, gave up."""
+
     claimed: int = 0
     delivered: int = 0
     retried: int = 0
@@ -79,7 +83,7 @@ def _claim_sql(limit: int) -> str:
     qn = connection.ops.quote_name
     d = qn(Delivery._meta.db_table)
     s = qn(Subscription._meta.db_table)
-    lock = " FOR UPDATE OF d SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    lock = skip_locked_sql("d")
     return (
         f"SELECT d.id FROM {d} d INNER JOIN {s} s ON s.id = d.subscription_id "
         "WHERE d.state = 'pending' AND d.next_attempt_at <= %s AND s.active "
@@ -111,14 +115,11 @@ def claim(now: dt.datetime, limit: int) -> list[Claimed]:
             "RETURNING id, subscription_id, attempts, event_type, event_id, body",
             [ops.adapt_datetimefield_value(until), *ids, ops.adapt_datetimefield_value(now)],
         )
-        rows = [
-            Claimed(pk, sub, n, kind, str(eid), body) for pk, sub, n, kind, eid, body in cursor.fetchall()
-        ]
+        rows = [Claimed(pk, sub, n, kind, eid, body) for pk, sub, n, kind, eid, body in cursor.fetchall()]
     subs = Subscription.objects.in_bulk({r.subscription_id for r in rows})
     for row in rows:
         row.url, row.secret = subs[row.subscription_id].url, subs[row.subscription_id].secret
-        if len(row.event_id) == 32:  # SQLite keeps uuids as 32 hex digits
-            row.event_id = str(Delivery._meta.get_field("event_id").to_python(row.event_id))
+        row.event_id = uuid_text(row.event_id)
     rows.sort(key=lambda r: r.pk)
     return rows
 
@@ -165,48 +166,32 @@ class Worker:
         return Outcome(row, answer, at, int((time.monotonic() - started) * 1000))
 
     def record(self, outcomes: list[Outcome], report: PassReport) -> None:
+        """Record every answer of a claim in one transaction (see the module's docstring, 3.)."""
         now = self.clock()
-        table = connection.ops.quote_name(Delivery._meta.db_table)
         adapt = connection.ops.adapt_datetimefield_value
         updates = []
         ok_subs: set[int] = set()
         failing: dict[int, str] = {}
         for o in outcomes:
             row, answer = o.row, o.answer
-            why = answer.error or f"HTTP {answer.status}"
-            if answer.ok:
-                state, next_at, finished = Delivery.State.DELIVERED, now, now
+            state, next_at, finished = _verdict(row, answer, now)
+            if state == Delivery.State.DELIVERED:
                 ok_subs.add(row.subscription_id)
                 report.delivered += 1
-            elif (delay := retry_delay(row.attempts)) is not None:
-                state, next_at, finished = Delivery.State.PENDING, now + dt.timedelta(seconds=delay), None
+            elif state == Delivery.State.PENDING:
                 report.retried += 1
             else:
-                state, next_at, finished = Delivery.State.FAILED, now, now
                 failing[row.subscription_id] = E_GAVE_UP.format(
-                    event_type=row.event_type, event_id=row.event_id, n=row.attempts, why=why
+                    event_type=row.event_type, event_id=row.event_id, n=row.attempts, why=_why(answer)
                 )
                 report.gave_up += 1
+            error = "" if answer.ok else _why(answer)[:300]
+            finished_db = adapt(finished) if finished else None
             updates.append(
-                (
-                    state.value,
-                    adapt(next_at),
-                    answer.status,
-                    "" if answer.ok else why[:300],
-                    adapt(finished) if finished else None,
-                    row.pk,
-                    row.attempts,
-                )
+                (state.value, adapt(next_at), answer.status, error, finished_db, row.pk, row.attempts)
             )
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                # Only while the row is still this claim's (same attempt count, still pending): a
-                # worker that outlived its lease does not undo what the next claim recorded.
-                cursor.executemany(
-                    f"UPDATE {table} SET state = %s, next_attempt_at = %s, last_status = %s, last_error = %s,"
-                    " finished_at = %s WHERE id = %s AND attempts = %s AND state = 'pending'",
-                    updates,
-                )
+            _update_deliveries(updates)
             DeliveryAttempt.objects.bulk_create(
                 [
                     DeliveryAttempt(
@@ -215,36 +200,68 @@ class Worker:
                         number=o.row.attempts,
                         at=o.at,
                         status_code=o.answer.status,
-                        error="" if o.answer.ok else (o.answer.error or f"HTTP {o.answer.status}")[:300],
+                        error="" if o.answer.ok else _why(o.answer)[:300],
                         duration_ms=o.duration_ms,
                     )
                     for o in outcomes
                 ]
             )
-            recovered = ok_subs - set(failing)
-            if recovered:
-                Subscription.objects.filter(pk__in=recovered, failing=True).update(
-                    failing=False, failing_since=None, failure_reason=""
-                )
-            for sub, reason in failing.items():
-                log.warning("webhooks: subscription %s failing: %s", sub, reason)
-                Subscription.objects.filter(pk=sub).update(
-                    failing=True,
-                    failure_reason=reason,
-                    # Since the first give-up of this spell, not the latest.
-                    failing_since=Coalesce(F("failing_since"), Value(now, output_field=DateTimeField())),
-                )
+            _mark_subscriptions(ok_subs, failing, now)
 
     def drain(self, *, stop: Callable[[], bool] = lambda: False) -> PassReport:
         """Pass until nothing is due now (``--once``)."""
         total = PassReport()
         while not stop():
             report = self.pass_once()
-            for name in ("claimed", "delivered", "retried", "gave_up"):
-                setattr(total, name, getattr(total, name) + getattr(report, name))
+            total.add(report)
             if not report.claimed:
                 return total
         return total
+
+
+def _why(answer: Answer) -> str:
+    return answer.error or f"HTTP {answer.status}"
+
+
+def _verdict(
+    row: Claimed, answer: Answer, now: dt.datetime
+) -> tuple[Delivery.State, dt.datetime, dt.datetime | None]:
+    """(state, next attempt, finished at) after ``answer``: a 2xx delivers; anything else retries
+    after the next delay, or gives up after the last."""
+    if answer.ok:
+        return Delivery.State.DELIVERED, now, now
+    if (delay := retry_delay(row.attempts)) is not None:
+        return Delivery.State.PENDING, now + dt.timedelta(seconds=delay), None
+    return Delivery.State.FAILED, now, now
+
+
+def _update_deliveries(updates: list[tuple]) -> None:
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    with connection.cursor() as cursor:
+        # Only while the row is still this claim's (same attempt count, still pending): a
+        # worker that outlived its lease does not undo what the next claim recorded.
+        cursor.executemany(
+            f"UPDATE {table} SET state = %s, next_attempt_at = %s, last_status = %s, last_error = %s,"
+            " finished_at = %s WHERE id = %s AND attempts = %s AND state = 'pending'",
+            updates,
+        )
+
+
+def _mark_subscriptions(ok_subs: set[int], failing: dict[int, str], now: dt.datetime) -> None:
+    """A success clears a subscription's failing mark; a give-up sets it (subscription → why)."""
+    recovered = ok_subs - set(failing)
+    if recovered:
+        Subscription.objects.filter(pk__in=recovered, failing=True).update(
+            failing=False, failing_since=None, failure_reason=""
+        )
+    for sub, reason in failing.items():
+        log.warning("webhooks: subscription %s failing: %s", sub, reason)
+        Subscription.objects.filter(pk=sub).update(
+            failing=True,
+            failure_reason=reason,
+            # Since the first give-up of this spell, not the latest.
+            failing_since=Coalesce(F("failing_since"), Value(now, output_field=DateTimeField())),
+        )
 
 
 def prune(now: dt.datetime, *, keep_days: int, chunk: int = 5000) -> int:

@@ -22,6 +22,8 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from leadmgr.storage.locking import native_uuid_columns
+
 from .models import TEST_EVENT, Delivery, Subscription
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -56,7 +58,7 @@ def write(
     at_db = ops.adapt_datetimefield_value(at)
     # The envelope's fixed part once; each event adds its id, lead and data (the C JSON encoder).
     head = '{"id":"%s","type":' + _encode(event_type) + ',"created_at":' + _encode(stamp(at)) + ',"lead_id":'
-    native_uuid = connection.features.has_native_uuid_field
+    native_uuid = native_uuid_columns()
     rows = []
     for lead_id, data in events:
         event_id = _uuid4_hex()

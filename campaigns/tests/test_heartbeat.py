@@ -11,7 +11,7 @@ from campaigns import selectors, services
 from campaigns.heartbeat import Heartbeat
 from campaigns.models import Campaign, RunnerHeartbeat
 from leadmgr.testing import make_campaign, make_lead
-from leads import lifecycle
+from leads import attempts
 from leads.models import CallAttempt, Lead, Status
 
 from .helpers import NOW, Clock, ManualTime, runner, simulated
@@ -41,7 +41,7 @@ def test_a_beat_renews_the_held_leases_and_lets_go_of_ended_attempts(running, se
     worker = runner(provider=simulated("completed", speedup=1, clock=ManualTime()))
     worker.tick()
     assert worker.held() == {first.pk: 1, second.pk: 1}
-    lifecycle.finish_attempts([lifecycle.AttemptEnd(second.pk, 1, True)], now=NOW)
+    attempts.finish_attempts([attempts.AttemptEnd(second.pk, 1, True)], now=NOW)
     heartbeat = Heartbeat(worker, worker="test:1")
     heartbeat.beat(passed=True)
     assert worker.held() == {first.pk: 1}
@@ -95,22 +95,23 @@ def test_a_release_puts_held_leads_back_in_the_queue_without_counting_the_attemp
         NOW,
         None,
     )
-    assert lead.history.last().reason == lifecycle.REASON_RELEASED.format(n=1)
-    assert list(lead.calls.values_list("outcome", "detail")) == [("lost", lifecycle.DETAIL_RELEASED)]
+    assert lead.history.last().reason == attempts.REASON_RELEASED.format(n=1)
+    assert list(lead.calls.values_list("outcome", "detail")) == [("lost", attempts.DETAIL_RELEASED)]
     assert worker.held() == {}
 
 
 def test_a_claimed_lead_deleted_before_its_dial_is_skipped_and_recorded(running, caplog):
     lead = make_lead(running)
     worker = runner()
-    claims = lifecycle.claim_due(running, 1, NOW, dt.timedelta(minutes=5))
+    claims = attempts.claim_due(running, 1, NOW, dt.timedelta(minutes=5))
     worker.hold((c.lead_id, c.attempt) for c in claims)
     Lead.objects.filter(pk=lead.pk).delete()
-    from campaigns.runner import TickReport, _Next
+    from campaigns.dialplan import Step
+    from campaigns.runner import TickReport
 
     report = TickReport()
     with caplog.at_level(logging.INFO, logger="campaigns.runner"):
-        worker._dial([_Next(lead.pk, 1, campaign_id=running.pk)], report)
+        worker._dial([Step(lead.pk, 1, campaign_id=running.pk)], report)
     assert report.dials == 0
     assert report.skipped[running.pk, "lead_gone"] == 1
     assert worker.held() == {}

@@ -11,10 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.test import Client
 
+from campaigns.callbacks import E_CONFLICT, E_MALFORMED, E_REPLAY, E_UNKNOWN_CALL
 from campaigns.models import Campaign
 from campaigns.providers import get_provider, signing
 from campaigns.providers.http import E_MALFORMED as E_BAD_ANSWER
-from campaigns.runner import E_CONFLICT, E_MALFORMED, E_REPLAY, E_UNKNOWN_CALL, Runner
+from campaigns.runner import Runner
 from leadmgr.testing import make_campaign, make_lead, next_phone
 from leads.models import CallAttempt, Lead, Status
 

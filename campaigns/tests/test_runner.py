@@ -8,7 +8,7 @@ from django.core.management import call_command
 from campaigns.models import Campaign, RunnerDecision
 from campaigns.runner import DETAIL_NOT_RUNNING, Runner
 from leadmgr.testing import make_campaign, make_lead, next_phone
-from leads import lifecycle
+from leads import attempts, lifecycle
 from leads.models import CallAttempt, Lead, Status
 
 from .helpers import NOW, Clock, ManualTime, calls, history, runner, simulated
@@ -251,16 +251,16 @@ def test_a_worker_that_dies_mid_attempt_loses_nothing(running, settings):
 
 def test_a_lead_claimed_but_never_dialled_is_recovered_with_a_lost_call(running):
     lead = make_lead(running)
-    lifecycle.claim_due(running, 1, NOW, dt.timedelta(minutes=1))
-    finals = lifecycle.recover_lost(NOW + dt.timedelta(minutes=2))
+    attempts.claim_due(running, 1, NOW, dt.timedelta(minutes=1))
+    finals = attempts.recover_lost(NOW + dt.timedelta(minutes=2))
     assert finals == {lead.pk: Status.RESCHEDULED}
     assert calls(lead) == [(lead.phone, "lost", 1)]
 
 
 def test_recovery_at_the_retry_limit_ends_in_max_retries(running):
     lead = make_lead(running, attempts=2)
-    lifecycle.claim_due(running, 1, NOW, dt.timedelta(minutes=1))
-    assert lifecycle.recover_lost(NOW + dt.timedelta(minutes=2)) == {lead.pk: Status.MAX_RETRIES}
+    attempts.claim_due(running, 1, NOW, dt.timedelta(minutes=1))
+    assert attempts.recover_lost(NOW + dt.timedelta(minutes=2)) == {lead.pk: Status.MAX_RETRIES}
 
 
 # --- the command ---------------------------------------------------------------------------------

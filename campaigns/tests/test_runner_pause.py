@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from campaigns import controls
+from campaigns.dialplan import Step
 from campaigns.models import Campaign
-from campaigns.runner import TickReport, _Next
+from campaigns.runner import TickReport
 from leadmgr.testing import make_campaign, make_lead
 from leads.models import CallAttempt, Status
 
@@ -24,7 +25,7 @@ def test_leads_claimed_before_a_pause_are_not_dialled_after_it_and_go_back_uncou
     assert len(claims) == 3
     worker.hold((c.lead_id, c.attempt) for c in claims)
     controls.change_state(campaign.pk, controls.Action.PAUSE, user=admin_user, reason="stop now")
-    worker._dial([_Next(c.lead_id, c.attempt, campaign_id=campaign.pk) for c in claims], report)
+    worker._dial([Step(c.lead_id, c.attempt, campaign_id=campaign.pk) for c in claims], report)
     assert report.dials == 0
     assert not CallAttempt.objects.exists()
     for lead in leads:

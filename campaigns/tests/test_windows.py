@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from campaigns.models import Campaign, RunnerDecision
-from campaigns.runner import preview_start
+from campaigns.preview import preview_start
 from campaigns.windows import Verdict, Window, WindowState, zones_for
 from compliance.hours import WeekWindow
 from leadmgr.testing import make_campaign, make_lead, next_phone
@@ -184,7 +184,7 @@ def test_the_start_preview_needs_a_sign_in(client, all_hours_campaign):
 
 @pytest.mark.django_db
 def test_a_large_queue_is_previewed_from_a_sample_and_scaled(monkeypatch):
-    monkeypatch.setattr("campaigns.runner.PREVIEW_SAMPLE", 4)
+    monkeypatch.setattr("campaigns.preview.PREVIEW_SAMPLE", 4)
     campaign = make_campaign(concurrency_limit=1)
     at = utc(2026, 11, 26, 0, 30)
     # The sample is the first four in queue order: these retries, half of them outside the window.

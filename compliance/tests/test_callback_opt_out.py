@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from campaigns.callbacks import E_MALFORMED
 from campaigns.models import Campaign
-from campaigns.runner import E_MALFORMED
 from campaigns.tests.test_http_provider import open_call, post_result
 from compliance.models import DoNotCallEntry
 from compliance.selectors import blocked_numbers

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from campaigns.models import Campaign
-from campaigns.runner import preview_start
+from campaigns.preview import preview_start
 from campaigns.tests.helpers import Clock, calls, runner
 from campaigns.windows import Verdict, WindowState
 from compliance.hours import WeekWindow, calling_hours, campaign_exceeds_floor

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from campaigns.models import Campaign, RunnerDecision
-from campaigns.runner import preview_start
+from campaigns.preview import preview_start
 from campaigns.tests.helpers import NOW, Clock, calls, history, runner
 from compliance import services
 from compliance.models import CallingRules, CampaignCaps

@@ -23,7 +23,7 @@ from campaigns.tests.helpers import simulated
 from leadcounts import selectors, services
 from leadcounts.models import StatusCount, StatusCountDelta
 from leadmgr.testing import make_assistant, make_campaign
-from leads import csvio, lifecycle
+from leads import attempts, csvio, lifecycle
 from leads import services as lead_services
 from leads.models import Lead, Status
 
@@ -105,7 +105,7 @@ def op_runner(campaigns, data):
 def op_claim_only(campaigns, data):
     # Claims left under way (Processing) with no result yet.
     campaign = data.draw(st.sampled_from(campaigns))
-    lifecycle.claim_due(campaign, 2, dt.datetime.now(dt.UTC), dt.timedelta(minutes=5))
+    attempts.claim_due(campaign, 2, dt.datetime.now(dt.UTC), dt.timedelta(minutes=5))
 
 
 def op_move(campaigns, data):

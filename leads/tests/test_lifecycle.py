@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from leadmgr.testing import make_lead
-from leads import lifecycle
+from leads import attempts, lifecycle
 from leads.lifecycle import TransitionError
 from leads.models import Lead, Status, StatusChange
 
@@ -28,7 +28,7 @@ def in_status(campaign, status, **fields) -> Lead:
 
 
 def test_starting_an_attempt_moves_a_queued_lead_to_processing_and_counts_it(lead):
-    assert lifecycle.start_attempt(lead, lease=LEASE, now=NOW) is True
+    assert attempts.start_attempt(lead, lease=LEASE, now=NOW) is True
     lead.refresh_from_db()
     assert (lead.status, lead.attempts, lead.last_attempt_at, lead.lease_expires_at) == (
         Status.PROCESSING,
@@ -42,14 +42,14 @@ def test_starting_an_attempt_moves_a_queued_lead_to_processing_and_counts_it(lea
 @pytest.mark.parametrize("status", [Status.SCHEDULED, Status.RESCHEDULED])
 def test_scheduled_and_rescheduled_leads_can_start_an_attempt(campaign, status):
     lead = in_status(campaign, status, next_attempt_at=NOW)
-    assert lifecycle.start_attempt(lead, lease=LEASE, now=NOW)
+    assert attempts.start_attempt(lead, lease=LEASE, now=NOW)
     assert Lead.objects.get(pk=lead.pk).status == Status.PROCESSING
 
 
 def test_a_second_claim_of_the_same_lead_loses(lead):
     stale = Lead.objects.get(pk=lead.pk)
-    assert lifecycle.start_attempt(lead, lease=LEASE, now=NOW) is True
-    assert lifecycle.start_attempt(stale, lease=LEASE, now=NOW) is False
+    assert attempts.start_attempt(lead, lease=LEASE, now=NOW) is True
+    assert attempts.start_attempt(stale, lease=LEASE, now=NOW) is False
     assert Lead.objects.get(pk=lead.pk).attempts == 1
     assert StatusChange.objects.filter(lead=lead).count() == 1
 
@@ -58,12 +58,12 @@ def test_a_second_claim_of_the_same_lead_loses(lead):
 def test_only_queued_leads_start_attempts(campaign, status):
     lead = in_status(campaign, status)
     with pytest.raises(TransitionError, match="Only a lead waiting in the queue"):
-        lifecycle.start_attempt(lead, lease=LEASE, now=NOW)
+        attempts.start_attempt(lead, lease=LEASE, now=NOW)
 
 
 def test_a_successful_call_completes_the_lead(lead):
-    lifecycle.start_attempt(lead, lease=LEASE, now=NOW)
-    assert lifecycle.finish_attempt(lead, succeeded=True, now=NOW) == Status.COMPLETED
+    attempts.start_attempt(lead, lease=LEASE, now=NOW)
+    assert attempts.finish_attempt(lead, succeeded=True, now=NOW) == Status.COMPLETED
     lead.refresh_from_db()
     assert (lead.status, lead.next_attempt_at, lead.lease_expires_at) == (Status.COMPLETED, None, None)
     assert history(lead)[-1] == ("processing", "completed", True)
@@ -73,8 +73,8 @@ def test_a_failed_attempt_reschedules_at_now_plus_the_retry_interval(campaign):
     campaign.retry_interval = dt.timedelta(minutes=45)
     campaign.save()
     lead = make_lead(campaign)
-    lifecycle.start_attempt(lead, lease=LEASE, now=NOW)
-    assert lifecycle.finish_attempt(lead, succeeded=False, outcome="no answer", now=NOW) == Status.RESCHEDULED
+    attempts.start_attempt(lead, lease=LEASE, now=NOW)
+    assert attempts.finish_attempt(lead, succeeded=False, outcome="no answer", now=NOW) == Status.RESCHEDULED
     lead.refresh_from_db()
     assert (lead.status, lead.next_attempt_at) == (Status.RESCHEDULED, NOW + dt.timedelta(minutes=45))
     assert history(lead)[-1] == ("processing", "rescheduled", True)
@@ -86,10 +86,8 @@ def test_the_retry_limit_moves_the_lead_to_max_retries_after_max_retries_plus_on
     lead = make_lead(campaign)
     outcomes = []
     for attempt in range(3):
-        lifecycle.start_attempt(lead, lease=LEASE, now=NOW + dt.timedelta(hours=attempt))
-        outcomes.append(
-            lifecycle.finish_attempt(lead, succeeded=False, now=NOW + dt.timedelta(hours=attempt))
-        )
+        attempts.start_attempt(lead, lease=LEASE, now=NOW + dt.timedelta(hours=attempt))
+        outcomes.append(attempts.finish_attempt(lead, succeeded=False, now=NOW + dt.timedelta(hours=attempt)))
     assert outcomes == [Status.RESCHEDULED, Status.RESCHEDULED, Status.MAX_RETRIES]
     lead.refresh_from_db()
     assert (lead.status, lead.attempts, lead.next_attempt_at) == (Status.MAX_RETRIES, 3, None)
@@ -101,7 +99,7 @@ def test_finishing_needs_an_attempt_under_way(lead):
     with pytest.raises(
         TransitionError, match="Only a lead in Processing can end an attempt; this one is Created."
     ):
-        lifecycle.finish_attempt(lead, succeeded=True, now=NOW)
+        attempts.finish_attempt(lead, succeeded=True, now=NOW)
 
 
 # --- Manual overrides -------------------------------------------------------------------------
@@ -125,8 +123,8 @@ def test_reset_to_created_puts_the_lead_back_in_the_queue_and_keeps_its_attempts
 def test_a_reset_lead_that_fails_again_respects_the_retry_limit(campaign):
     lead = in_status(campaign, Status.MAX_RETRIES, attempts=4)
     lifecycle.set_status(lead, Status.CREATED, now=NOW)
-    lifecycle.start_attempt(lead, lease=LEASE, now=NOW)
-    assert lifecycle.finish_attempt(lead, succeeded=False, now=NOW) == Status.MAX_RETRIES
+    attempts.start_attempt(lead, lease=LEASE, now=NOW)
+    assert attempts.finish_attempt(lead, succeeded=False, now=NOW) == Status.MAX_RETRIES
 
 
 def test_completed_takes_the_lead_out_of_the_queue(campaign):
@@ -135,6 +133,15 @@ def test_completed_takes_the_lead_out_of_the_queue(campaign):
     lead.refresh_from_db()
     assert (lead.status, lead.next_attempt_at) == (Status.COMPLETED, None)
     assert not lifecycle.is_queued(lead.status)
+
+
+def test_an_override_refuses_an_unknown_keyword_as_a_call_would(campaign):
+    lead = in_status(campaign, Status.CREATED)
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        lifecycle.set_status(lead, Status.COMPLETED, resaon="typo", now=NOW)
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        lifecycle.bulk_set_status(Lead.objects.all(), Status.COMPLETED, resaon="typo", now=NOW)
+    assert Lead.objects.get(pk=lead.pk).status == Status.CREATED
 
 
 def test_scheduled_needs_a_time_and_uses_it(lead):

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from leadmgr.testing import make_lead
-from leads import lifecycle
+from leads import attempts
 from leads.models import CallAttempt, Lead, Status, StatusChange
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
@@ -19,10 +19,10 @@ def test_claim_due_takes_due_leads_oldest_first_up_to_the_limit(campaign):
     oldest = make_lead(campaign, status=Status.SCHEDULED, next_attempt_at=NOW - dt.timedelta(hours=1))
     make_lead(campaign, status=Status.RESCHEDULED, next_attempt_at=NOW + dt.timedelta(minutes=1))  # not yet
     make_lead(campaign, status=Status.COMPLETED)
-    claims = lifecycle.claim_due(campaign, 2, NOW, LEASE)
+    claims = attempts.claim_due(campaign, 2, NOW, LEASE)
     assert claims == [
-        lifecycle.Claim(oldest.pk, 1, Status.SCHEDULED),
-        lifecycle.Claim(later.pk, 1, Status.RESCHEDULED),
+        attempts.Claim(oldest.pk, 1, Status.SCHEDULED),
+        attempts.Claim(later.pk, 1, Status.RESCHEDULED),
     ]
     oldest.refresh_from_db()
     assert (oldest.status, oldest.attempts, oldest.last_attempt_at, oldest.lease_expires_at) == (
@@ -43,17 +43,17 @@ def test_claim_due_takes_due_leads_oldest_first_up_to_the_limit(campaign):
 
 def test_claim_due_never_claims_a_lead_twice(campaign):
     leads = [make_lead(campaign) for _ in range(5)]
-    first = lifecycle.claim_due(campaign, 3, NOW, LEASE)
-    second = lifecycle.claim_due(campaign, 3, NOW, LEASE)
+    first = attempts.claim_due(campaign, 3, NOW, LEASE)
+    second = attempts.claim_due(campaign, 3, NOW, LEASE)
     assert len(first) == 3 and len(second) == 2
     assert {c.lead_id for c in first} | {c.lead_id for c in second} == {lead.pk for lead in leads}
-    assert lifecycle.claim_due(campaign, 3, NOW, LEASE) == []
+    assert attempts.claim_due(campaign, 3, NOW, LEASE) == []
     assert StatusChange.objects.count() == 5
 
 
 def test_claim_due_can_be_narrowed_to_checked_leads(campaign):
     a, b = make_lead(campaign), make_lead(campaign)
-    assert [c.lead_id for c in lifecycle.claim_due(campaign, 5, NOW, LEASE, among=[b.pk])] == [b.pk]
+    assert [c.lead_id for c in attempts.claim_due(campaign, 5, NOW, LEASE, among=[b.pk])] == [b.pk]
     assert Lead.objects.get(pk=a.pk).status == Status.CREATED
 
 
@@ -65,19 +65,19 @@ def test_claim_due_costs_a_fixed_number_of_queries_for_any_batch(campaign, djang
     # are empty); UPDATE … RETURNING; INSERT the history rows; SELECT the webhook subscriptions
     # listening (none: no event rows); RELEASE SAVEPOINT.
     with django_assert_num_queries(9):
-        assert len(lifecycle.claim_due(campaign, 20, NOW, LEASE)) == 20
+        assert len(attempts.claim_due(campaign, 20, NOW, LEASE)) == 20
 
 
 def test_finish_attempts_decides_each_lead_by_its_campaigns_policy(campaign):
     campaign.max_retries = 1
     campaign.save()
     winner, retry, last = (make_lead(campaign, attempts=n) for n in (0, 0, 1))
-    claims = {c.lead_id: c.attempt for c in lifecycle.claim_due(campaign, 3, NOW, LEASE)}
-    finals = lifecycle.finish_attempts(
+    claims = {c.lead_id: c.attempt for c in attempts.claim_due(campaign, 3, NOW, LEASE)}
+    finals = attempts.finish_attempts(
         [
-            lifecycle.AttemptEnd(winner.pk, claims[winner.pk], True, "completed"),
-            lifecycle.AttemptEnd(retry.pk, claims[retry.pk], False, "busy"),
-            lifecycle.AttemptEnd(last.pk, claims[last.pk], False, "no_answer"),
+            attempts.AttemptEnd(winner.pk, claims[winner.pk], True, "completed"),
+            attempts.AttemptEnd(retry.pk, claims[retry.pk], False, "busy"),
+            attempts.AttemptEnd(last.pk, claims[last.pk], False, "no_answer"),
         ],
         now=NOW,
     )
@@ -91,8 +91,8 @@ def test_finish_attempts_decides_each_lead_by_its_campaigns_policy(campaign):
 
 def test_finish_attempts_ignores_a_stale_attempt_number(campaign):
     lead = make_lead(campaign, attempts=1)
-    lifecycle.claim_due(campaign, 1, NOW, LEASE)  # attempt 2
-    assert lifecycle.finish_attempts([lifecycle.AttemptEnd(lead.pk, 1, True)], now=NOW) == {}
+    attempts.claim_due(campaign, 1, NOW, LEASE)  # attempt 2
+    assert attempts.finish_attempts([attempts.AttemptEnd(lead.pk, 1, True)], now=NOW) == {}
     assert Lead.objects.get(pk=lead.pk).status == Status.PROCESSING
 
 
@@ -103,7 +103,7 @@ def test_defer_for_window_moves_the_next_attempt_and_keeps_the_status(campaign):
     )
     done = make_lead(campaign, status=Status.COMPLETED)
     opening = NOW + dt.timedelta(hours=9)
-    assert lifecycle.defer_for_window({opening: [created.pk, rescheduled.pk, done.pk]}, now=NOW) == 2
+    assert attempts.defer_for_window({opening: [created.pk, rescheduled.pk, done.pk]}, now=NOW) == 2
     assert list(Lead.objects.order_by("pk").values_list("status", "next_attempt_at")) == [
         ("created", opening),
         ("rescheduled", opening),
@@ -114,25 +114,25 @@ def test_defer_for_window_moves_the_next_attempt_and_keeps_the_status(campaign):
 
 def test_recover_lost_leaves_leases_that_have_not_run_out(campaign):
     make_lead(campaign)
-    lifecycle.claim_due(campaign, 1, NOW, LEASE)
-    assert lifecycle.recover_lost(NOW + LEASE) == {}
+    attempts.claim_due(campaign, 1, NOW, LEASE)
+    assert attempts.recover_lost(NOW + LEASE) == {}
     assert not CallAttempt.objects.exists()
 
 
 def test_recover_lost_closes_the_open_call_as_lost(campaign):
     lead = make_lead(campaign)
-    lifecycle.claim_due(campaign, 1, NOW, LEASE)
+    attempts.claim_due(campaign, 1, NOW, LEASE)
     call = CallAttempt.objects.create(lead=lead, attempt_number=1, phone=lead.phone, started_at=NOW)
-    assert lifecycle.recover_lost(NOW + LEASE + dt.timedelta(seconds=1)) == {lead.pk: "rescheduled"}
+    assert attempts.recover_lost(NOW + LEASE + dt.timedelta(seconds=1)) == {lead.pk: "rescheduled"}
     call.refresh_from_db()
-    assert (call.outcome, call.detail) == ("lost", lifecycle.DETAIL_LOST)
+    assert (call.outcome, call.detail) == ("lost", attempts.DETAIL_LOST)
     assert CallAttempt.objects.count() == 1
 
 
 @pytest.mark.parametrize("lease", [None])
 def test_a_processing_lead_without_a_lease_is_recovered(campaign, lease):
     lead = make_lead(campaign, status=Status.PROCESSING, attempts=1, lease_expires_at=lease)
-    assert lifecycle.recover_lost(NOW) == {lead.pk: "rescheduled"}
+    assert attempts.recover_lost(NOW) == {lead.pk: "rescheduled"}
 
 
 def test_the_queue_ranges_are_exactly_the_due_leads_in_priority_order(campaign):

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Campaign
 from leadmgr.testing import make_campaign, make_lead, next_phone
-from leads import lifecycle, services
+from leads import attempts, services
 from leads.models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
 
 
@@ -41,7 +41,7 @@ def leads_with_two_contacts(campaign, n: int, *, called: int) -> list[Lead]:
     """``n`` leads with two contacts each; the first ``called`` have a history row and a call."""
     leads = [make_lead(campaign, contacts=[next_phone(), next_phone()]) for _ in range(n)]
     for lead in leads[:called]:
-        lifecycle.start_attempt(lead, lease=dt.timedelta(minutes=5))
+        attempts.start_attempt(lead, lease=dt.timedelta(minutes=5))
         CallAttempt.objects.create(
             lead=lead, attempt_number=1, phone=lead.phone, started_at=lead.last_attempt_at
         )

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from leadmgr.testing import make_assistant, make_campaign, make_lead
-from leads import lifecycle
+from leads import attempts, lifecycle
 from leads.models import Lead, SecondaryContact, Status, StatusChange
 from leads.views import E_BAD_FILTER, E_NOTHING_SELECTED
 
@@ -347,7 +347,7 @@ def test_the_return_address_must_be_on_this_site(signed_in, campaign):
 def test_bulk_status_reports_changed_and_refused(signed_in, campaign, django_assert_num_queries):
     created = [make_lead(campaign) for _ in range(2)]
     busy = make_lead(campaign)
-    lifecycle.start_attempt(busy, lease=dt.timedelta(minutes=5))
+    attempts.start_attempt(busy, lease=dt.timedelta(minutes=5))
     done = make_lead(campaign, status=Status.COMPLETED)
     url = f"/leads/status/?all=1&campaign={campaign.pk}"
     # session, user, permissions (user's, groups'), campaign choices, count

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Campaign
 from leadmgr.testing import make_lead, next_phone
-from leads import csvio, lifecycle, services
+from leads import attempts, csvio, lifecycle, services
 from leads.models import CallAttempt, Lead, Status
 from webhooks.models import Delivery
 
@@ -202,8 +202,8 @@ def test_the_runner_emits_claims_calls_and_results(campaign, settings):
 def test_recovered_lost_calls_are_call_ended_events(campaign):
     subscribe("http://127.0.0.1:9/x", events=["call.ended"])
     lead = make_lead(campaign)
-    (claim,) = lifecycle.claim_due(campaign, 1, NOW, dt.timedelta(minutes=5))
-    lifecycle.recover_lost(NOW + dt.timedelta(minutes=10))
+    (claim,) = attempts.claim_due(campaign, 1, NOW, dt.timedelta(minutes=5))
+    attempts.recover_lost(NOW + dt.timedelta(minutes=10))
     (event,) = events()
     assert event["lead_id"] == lead.pk
     assert event["data"]["call"]["outcome"] == "lost" and event["data"]["call"]["attempt"] == claim.attempt
@@ -213,7 +213,7 @@ def test_without_subscribers_a_runner_batch_costs_one_small_query_per_step(campa
     for _ in range(20):
         make_lead(campaign)
     with CaptureQueriesContext(connection) as queries:
-        lifecycle.claim_due(campaign, 20, NOW, dt.timedelta(minutes=5))
+        attempts.claim_due(campaign, 20, NOW, dt.timedelta(minutes=5))
     reads = [q for q in queries if "webhooks_subscription" in q["sql"]]
     assert len(reads) == 1 and Delivery.objects.count() == 0
 

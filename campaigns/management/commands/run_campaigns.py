@@ -11,7 +11,7 @@ from django.db import connection
 
 from campaigns.heartbeat import Heartbeat
 from campaigns.runner import Runner, TickReport, is_connection_failure
-from leads import lifecycle
+from leads import attempts
 
 log = logging.getLogger("campaigns.runner")
 
@@ -82,7 +82,7 @@ class Command(BaseCommand):
             if not runner.provider.in_flight():
                 # Results of callback providers land in the database: drop the attempts that ended.
                 held = runner.held()
-                runner.keep_only(held, lifecycle.lock_attempts(held))
+                runner.keep_only(held, attempts.lock_attempts(held))
         released = runner.release_held()
         if released:
             log.info("runner: released %d attempt(s) back to the queue at shutdown", len(released))

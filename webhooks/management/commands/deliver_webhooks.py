@@ -62,8 +62,7 @@ class Command(BaseCommand):
                     connection.close()
                 stop.wait(settings.LEADMGR_WEBHOOK_POLL)
                 continue
-            for name in ("claimed", "delivered", "retried", "gave_up"):
-                setattr(total, name, getattr(total, name) + getattr(report, name))
+            total.add(report)
             if not report.claimed:
                 stop.wait(settings.LEADMGR_WEBHOOK_POLL)
         self.summary(total)
