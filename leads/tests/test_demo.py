@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns import runner
+from campaigns import preview
 from campaigns.models import Campaign
 from campaigns.providers.simulated import DURATIONS, parse_mix
 from campaigns.windows import WindowState, zones_for
@@ -83,7 +83,7 @@ def test_at_every_hour_the_running_demo_campaign_has_leads_the_runner_would_dial
         assert callable_now(running, now) > 0, f"no lead callable at {now:%H:%M} UTC"
         if days_later == 0:
             # What a pass would really take (the concurrency limit, the one call under way included).
-            assert runner.preview_start(running, now).would_call >= 1, f"nothing dialled at {now:%H:%M} UTC"
+            assert preview.preview_start(running, now).would_call >= 1, f"nothing dialled at {now:%H:%M} UTC"
 
 
 def test_the_running_demo_campaign_keeps_moving_for_half_an_hour_at_make_runs_speed(seeded):
