@@ -398,13 +398,14 @@ def export(request):
 
 
 def _download(request, lead_filter: LeadFilter, leads, data, ids: list[int]):
-    """The export's file: CSV streamed as it is read, or a workbook. With every column and over
-    LEADMGR_EXPORT_BACKGROUND_ROWS leads, a job scans for the variables first; its page links here."""
+    """The export's file: CSV streamed as it is read, or a workbook."""
     columns = data.getlist("columns") or None
     with_secondary = data.get("with_secondary") in ("1", "on", "true", "yes")
     fmt = "xlsx" if data.get("format") == "xlsx" else "csv"
     plan = None
     if not columns:
+        # Every column: a scan of the set finds the variables before the header. Over
+        # LEADMGR_EXPORT_BACKGROUND_ROWS leads it runs as a job; its page links the download.
         query = _export_query(request.GET, with_secondary)
         job = _export_scan_of(request, query)
         if job is not None:
