@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict, Unpack
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -184,14 +184,16 @@ def _phone_cell(phone: str) -> str:
 # --- Writing ------------------------------------------------------------------------------------
 
 
-def export_csv(
-    leads: QuerySet[Lead],
-    *,
-    columns: Sequence[str] | None = None,
-    with_secondary: bool = False,
-    plan: ExportPlan | None = None,
-    chunk_size: int = EXPORT_CHUNK,
-) -> Iterator[str]:
+class ExportChoice(TypedDict, total=False):
+    """What an export writes, as ``export_rows`` takes it (``export_csv`` and ``export_xlsx`` too)."""
+
+    columns: Sequence[str] | None
+    with_secondary: bool
+    plan: ExportPlan | None
+    chunk_size: int
+
+
+def export_csv(leads: QuerySet[Lead], **choice: Unpack[ExportChoice]) -> Iterator[str]:
     """Yield the CSV of ``leads`` (header first) in chunks of text; memory stays bounded.
 
     Rows are read with a raw database cursor in batches of ``chunk_size`` (a server-side cursor on
@@ -199,9 +201,7 @@ def export_csv(
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    batches = export_rows(
-        leads, columns=columns, with_secondary=with_secondary, plan=plan, chunk_size=chunk_size
-    )
+    batches = export_rows(leads, **choice)
     writer.writerow(next(batches))
     yield buffer.getvalue()
     buffer.seek(0)
@@ -213,23 +213,13 @@ def export_csv(
         buffer.truncate()
 
 
-def export_xlsx(
-    leads: QuerySet[Lead],
-    out: BinaryIO,
-    *,
-    columns: Sequence[str] | None = None,
-    with_secondary: bool = False,
-    plan: ExportPlan | None = None,
-    chunk_size: int = EXPORT_CHUNK,
-) -> int:
+def export_xlsx(leads: QuerySet[Lead], out: BinaryIO, **choice: Unpack[ExportChoice]) -> int:
     """Write the same columns and cells as ``export_csv`` to ``out`` as an Excel workbook; return
     how many leads it holds (the export audit records it).
 
     Cells are formula-safe text as in the CSV (a leading ``'`` before = + - @), stored as strings;
     ``id`` and ``attempts`` are numbers. openpyxl's write-only mode keeps memory bounded."""
-    batches = export_rows(
-        leads, columns=columns, with_secondary=with_secondary, plan=plan, chunk_size=chunk_size
-    )
+    batches = export_rows(leads, **choice)
     header = next(batches)
     rows = 0
 

@@ -13,6 +13,8 @@ from leads.csv.importer import ImportOptions, import_leads
 BIG_FILE = 1_000_000  # bytes: from here on, phone checks in worker processes pay off
 E_NO_SUCH_FILE = "{path}: no such file."
 E_NO_SUCH_CAMPAIGN = "Campaign {name!r} does not exist (campaigns: {names})."
+# The command's options that are the import's own, under the same names (``ImportOptions``).
+PASSED_THROUGH = ("region", "dry_run", "skip_invalid", "update_existing")
 
 
 class Command(BaseCommand):
@@ -46,40 +48,21 @@ class Command(BaseCommand):
             help="A phone already in the campaign: update that lead's variables (default: skip the row).",
         )
 
-    def handle(
-        self,
-        *args,
-        path,
-        campaign,
-        region,
-        dry_run,
-        skip_invalid,
-        update_existing,
-        workers,
-        delimiter=None,
-        sheet=None,
-        **options,
-    ):
+    def handle(self, *args, path, campaign, workers, delimiter=None, sheet=None, **options):
         chosen = _campaign(campaign)
         if not os.path.isfile(path):
             raise CommandError(E_NO_SUCH_FILE.format(path=path))
         if workers is None:
             workers = min(2, os.cpu_count() or 1) if os.path.getsize(path) > BIG_FILE else 0
         tty = sys.stderr.isatty() and options.get("verbosity", 1) > 0
-        import_options = ImportOptions(
-            campaign=chosen,
-            region=region,
-            dry_run=dry_run,
-            skip_invalid=skip_invalid,
-            update_existing=update_existing,
-            workers=workers,
-        )
+        same = {name: options[name] for name in PASSED_THROUGH}
+        import_options = ImportOptions(campaign=chosen, workers=workers, **same)
         result = _import(path, import_options, tty=tty, delimiter=delimiter, sheet=sheet)
         if tty:
             sys.stderr.write("\n")
         self._report(path, result)
         if result.rejected:
-            if not skip_invalid and not dry_run:
+            if not options["skip_invalid"] and not options["dry_run"]:
                 self.stderr.write("Nothing was written: fix the rows above, or use --skip-invalid.")
             sys.exit(1)
 
