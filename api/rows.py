@@ -1,4 +1,4 @@
-"""Leads sent as JSON, checked and written by the CSV importer (``leads.csvio.import_rows``).
+"""Leads sent as JSON, checked and written by the CSV importer (``leads.csv.importer.import_rows``).
 
 One home for the rules of a new lead: this module only lays each item out as the importer's row
 (the contract's CSV columns) and maps the importer's per-row errors back to request paths
@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 
 from campaigns.models import Campaign
 from leadmgr.storage import is_storable_text
-from leads import csvio, selectors
+from leads import selectors
 from leads import variables as lead_variables
+from leads.csv.columns import CAMPAIGN, NEXT_ATTEMPT_AT, PHONE, STATUS, neutralise
+from leads.csv.errors import CSVFileError
+from leads.csv.importer import ImportOptions, import_rows
+from leads.csv.rows import LeadRow
 
 REASON_API = "Created through the API"
 
@@ -110,7 +114,7 @@ def item_errors(item: Item, index_path: str, campaigns: Mapping[int, Campaign]) 
 
 def _cell(value) -> str:
     # The importer strips one leading ' (a spreadsheet's text mark): neutralise adds it back where needed.
-    return csvio.neutralise(text_value(value) or "")
+    return neutralise(text_value(value) or "")
 
 
 def _set_defaults(campaign: Campaign) -> dict:
@@ -138,7 +142,7 @@ def layout(items: Sequence[Item], campaigns: Mapping[int, Campaign], *, prefill:
         list(dict.fromkeys(name for item in items if len(item.contacts) > n for name in item.contacts[n][1]))
         for n in range(n_contacts)
     ]
-    header = [csvio.PHONE, csvio.CAMPAIGN, csvio.STATUS, csvio.NEXT_ATTEMPT_AT, *names]
+    header = [PHONE, CAMPAIGN, STATUS, NEXT_ATTEMPT_AT, *names]
     for n in range(n_contacts):
         header.append(f"secondary_{n + 1}_phone")
         header.extend(f"secondary_{n + 1}_{name}" for name in contact_names[n])
@@ -147,7 +151,7 @@ def layout(items: Sequence[Item], campaigns: Mapping[int, Campaign], *, prefill:
         for index, (item, own) in enumerate(zip(items, values, strict=True)):
             cells = [
                 item.phone,
-                csvio.neutralise(campaigns[item.campaign_id].name),
+                neutralise(campaigns[item.campaign_id].name),
                 item.status,
                 item.next_attempt_at,
                 *(_cell(own.get(name)) for name in names),
@@ -166,9 +170,9 @@ def layout(items: Sequence[Item], campaigns: Mapping[int, Campaign], *, prefill:
 
 def _path(column: str, index_path: str) -> str | None:
     """An importer's column name as a request path."""
-    if column in (csvio.PHONE,):
+    if column in (PHONE,):
         return f"{index_path}phone_number"
-    if column in (csvio.CAMPAIGN, csvio.STATUS, csvio.NEXT_ATTEMPT_AT):
+    if column in (CAMPAIGN, STATUS, NEXT_ATTEMPT_AT):
         return f"{index_path}{column}"
     if column.startswith("secondary_"):
         parts = column.split("_", 2)
@@ -204,38 +208,28 @@ def run(
         campaigns = (
             Campaign.objects.select_related("assistant").prefetch_related("assistant__variables").in_bulk(ids)
         )
-    results = [ItemResult(i) for i in range(len(items))]
     prefix = (lambda i: f"items[{i}].") if indexed_paths else (lambda i: "")
-    good: list[int] = []
-    for i, item in enumerate(items):
-        if item is None:  # its shape was wrong: ``shape_errors`` says how
-            results[i].errors = list(shape_errors[i]) if shape_errors else []
-            continue
-        results[i].errors = item_errors(item, prefix(i), campaigns)
-        if not results[i].errors:
-            good.append(i)
-    # Strict with an item already refused: the others are still checked (every error is reported
-    # at once), in a dry run that writes nothing.
-    dry_run = len(good) < len(items) and not skip_invalid
+    results, good = _checked(items, shape_errors, prefix, campaigns)
     if not good:
         return Outcome(results, written=False)
     chosen = [items[i] for i in good]
     update = on_duplicate == OnDuplicate.UPDATE
     header, rows = layout(chosen, campaigns, prefill=prefill and not update)
-    # The importer's lines are positions in ``chosen``; map them back to the request's indexes.
+    options = ImportOptions(
+        # Strict with an item already refused: the others are still checked (every error is
+        # reported at once), in a dry run that writes nothing.
+        dry_run=len(good) < len(items) and not skip_invalid,
+        skip_invalid=skip_invalid,
+        update_existing=update,
+        user=user,
+        reason=REASON_API,
+        preview_rows=len(chosen),
+    )
     try:
-        imported = csvio.import_rows(
-            header,
-            rows,
-            skip_invalid=skip_invalid,
-            dry_run=dry_run,
-            update_existing=update,
-            user=user,
-            reason=REASON_API,
-            preview_rows=len(chosen),
-        )
-    except csvio.CSVFileError as exc:
+        imported = import_rows(header, rows, options)
+    except CSVFileError as exc:
         return Outcome(results, written=False, file_error=exc.message)
+    # The importer's lines are positions in ``chosen``; map them back to the request's indexes.
     for rejected in imported.rejected:
         index = good[rejected.line]
         results[index].errors = [
@@ -248,17 +242,31 @@ def run(
     return Outcome(results, written=imported.written)
 
 
+def _checked(items, shape_errors, prefix, campaigns) -> tuple[list[ItemResult], list[int]]:
+    """Each item's result with the errors found before the importer, and the items without any."""
+    results = [ItemResult(i) for i in range(len(items))]
+    good: list[int] = []
+    for i, item in enumerate(items):
+        if item is None:  # its shape was wrong: ``shape_errors`` says how
+            results[i].errors = list(shape_errors[i]) if shape_errors else []
+            continue
+        results[i].errors = item_errors(item, prefix(i), campaigns)
+        if not results[i].errors:
+            good.append(i)
+    return results, good
+
+
 ACTIONS = {"create": "created", "update": "updated", "skip": "skipped"}
 
 
-def _attach_ids(accepted: Sequence[csvio.LeadRow], good: list[int], results: list[ItemResult]) -> None:
+def _attach_ids(accepted: Sequence[LeadRow], good: list[int], results: list[ItemResult]) -> None:
     """Each accepted item's lead id and what the import did with it.
 
     The importer hands back every accepted row (its ``preview``, asked for in full) with its E.164
     phone and its action; the ids are read by (campaign, phone), one probe of the unique index per
     phone and one query per campaign.
     """
-    by_campaign: dict[int, list[csvio.LeadRow]] = {}
+    by_campaign: dict[int, list[LeadRow]] = {}
     for row in accepted:
         by_campaign.setdefault(row.campaign.pk, []).append(row)
         results[good[row.line]].action = ACTIONS.get(row.action, "")

@@ -20,7 +20,9 @@ from rest_framework.views import APIView
 from campaigns import controls
 from campaigns.models import Campaign
 from compliance.audit import audited
-from leads import csvio, lifecycle, selectors, services
+from leads import lifecycle, selectors, services
+from leads.csv import exporter
+from leads.csv.columns import unquote
 from leads.filters import FILTER_PARAMS, LeadFilter
 from leads.models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
 
@@ -346,7 +348,7 @@ class LeadExportView(ApiView):
         with_secondary = request.query_params.get("with_secondary", "").lower() in ("1", "true", "yes", "on")
         # Recorded in the export audit like every other door's export (compliance.audit).
         chunks = audited(
-            csvio.export_csv(leads, columns=columns, with_secondary=with_secondary),
+            exporter.export_csv(leads, columns=columns, with_secondary=with_secondary),
             user=request.user,
             filters={
                 name: request.query_params.getlist(name)
@@ -357,7 +359,9 @@ class LeadExportView(ApiView):
             channel="api",
         )
         if fmt == "csv":
-            response = StreamingHttpResponse(csvio.iter_bytes(chunks), content_type="text/csv; charset=utf-8")
+            response = StreamingHttpResponse(
+                exporter.iter_bytes(chunks), content_type="text/csv; charset=utf-8"
+            )
             response["Content-Disposition"] = 'attachment; filename="leads.csv"'
             return response
         return StreamingHttpResponse(ndjson_lines(chunks), content_type="application/x-ndjson")
@@ -370,7 +374,7 @@ def ndjson_lines(chunks):
     """The CSV export's rows as JSON objects, one a line: the same columns and values, the
     spreadsheet's text mark taken off again (JSON is never run as a formula)."""
     reader = csv.reader(_lines(chunks))
-    header = [csvio._unquote(name) for name in next(reader, [])]
+    header = [unquote(name) for name in next(reader, [])]
     buffer: list[str] = []
     for cells in reader:
         row = {}
@@ -378,7 +382,7 @@ def ndjson_lines(chunks):
             if name in INTEGER_COLUMNS and cell.isdigit():
                 row[name] = int(cell)
             elif cell:
-                row[name] = csvio._unquote(cell)
+                row[name] = unquote(cell)
         buffer.append(json.dumps(row, ensure_ascii=False))
         if len(buffer) >= 1000:
             yield ("\n".join(buffer) + "\n").encode()

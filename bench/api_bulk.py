@@ -6,7 +6,7 @@ A fresh SQLite database (bench/data/api_bulk.sqlite3) with the demo campaigns; 1
 secondary contacts each, written once as a CSV file and once as the JSON of one
 ``POST /api/v1/leads/bulk/`` request. Each ``--repeat``, into an emptied leads table, medians printed:
 
-- baseline: ``csvio.import_leads`` of the CSV (strict, one transaction, phones checked in this process);
+- baseline: ``importer.import_leads`` of the CSV (strict, one transaction, phones checked in this process);
 - API: the bulk request through the whole stack (Django's test client: middleware, bearer token,
   JSON parsing, the item adapter, the same importer, the per-item answer).
 
@@ -40,7 +40,8 @@ from django.test import Client  # noqa: E402
 from api import tokens  # noqa: E402
 from campaigns.models import Campaign  # noqa: E402
 from leadmgr.storage.bulk import wait_for_checkpoint  # noqa: E402
-from leads import csvio, demo  # noqa: E402
+from leads import demo  # noqa: E402
+from leads.csv import importer  # noqa: E402
 from leads.models import Lead  # noqa: E402
 
 CAMPAIGN = "Spring demo follow-up"
@@ -127,7 +128,7 @@ def main() -> None:
     client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
 
     def run_import() -> None:
-        result = csvio.import_leads(io.BytesIO(csv_bytes))
+        result = importer.import_leads(io.BytesIO(csv_bytes))
         assert result.created == args.leads and not result.rejected, result.rejected[:3]
 
     def run_api() -> None:

@@ -8,7 +8,7 @@ Measures, medians of ``--repeat`` runs:
 - baseline: one raw ``sqlite3`` connection, leads by id in batches of 2,000 with their contacts
   (one IN query per batch), variables decoded and spread over the same columns, ``csv.writer``;
   the baseline is handed the header for free (no discovery scan);
-- export: ``csvio.export_csv(Lead.objects.all(), with_secondary=True)`` — the command's and the
+- export: ``exporter.export_csv(Lead.objects.all(), with_secondary=True)`` — the command's and the
   web download's code path, header discovery included;
 - first byte: time to the header chunk, and to the first chunk of rows;
 - the whole command: ``manage.py export_leads --with-secondary -o /dev/null`` (interpreter and Django
@@ -103,11 +103,11 @@ def baseline(
 
 def first_rows_with_columns() -> float:
     """Time to the first rows when the columns are chosen (no scan for variable names)."""
-    from leads import csvio
+    from leads.csv import exporter
     from leads.models import Lead
 
     started = time.perf_counter()
-    chunks = csvio.export_csv(Lead.objects.all(), columns=["status", "customer_name", "company"])
+    chunks = exporter.export_csv(Lead.objects.all(), columns=["status", "customer_name", "company"])
     next(chunks)
     next(chunks)
     elapsed = time.perf_counter() - started
@@ -116,15 +116,15 @@ def first_rows_with_columns() -> float:
 
 
 def ours(limit: int | None = None) -> tuple[float, float, float, int, int]:
-    """(total s, header s, first rows s, bytes, rows) of csvio.export_csv."""
-    from leads import csvio
+    """(total s, header s, first rows s, bytes, rows) of exporter.export_csv."""
+    from leads.csv import exporter
     from leads.models import Lead
 
     leads = Lead.objects.all()
     if limit:
         leads = leads.filter(pk__lte=limit)
     started = time.perf_counter()
-    chunks = csvio.export_csv(leads, with_secondary=True)
+    chunks = exporter.export_csv(leads, with_secondary=True)
     first = next(chunks)
     header_at = time.perf_counter() - started
     size = len(first)
@@ -139,7 +139,7 @@ def ours(limit: int | None = None) -> tuple[float, float, float, int, int]:
 
 
 def web_first_byte() -> float:
-    """Time to the first byte of the web download's body (StreamingHttpResponse over csvio)."""
+    """Time to the first byte of the web download's body (StreamingHttpResponse over the exporter)."""
     from django.test import RequestFactory
 
     from leads import csv_views
@@ -221,11 +221,11 @@ def main() -> None:
         memory_child(args.memory_child)
         return
 
-    from leads import csvio
+    from leads.csv import exporter
     from leads.models import Lead
 
     n = Lead.objects.count()
-    plan = csvio.plan_export(Lead.objects.all(), with_secondary=True)
+    plan = exporter.plan_export(Lead.objects.all(), with_secondary=True)
     base_times, our_times, header_times, rows_times, web_times, chosen_times = [], [], [], [], [], []
     command_times, base_command_times = [], []
     plan_file = args.db.with_suffix(".plan.json")
@@ -267,7 +267,7 @@ def main() -> None:
     print(f"leads: {n:,} ({plan.contacts} secondary contact columns), medians of {args.repeat}")
     print(f"  baseline (raw sqlite3 + csv.writer)  {base:6.2f} s  {n / base:>9,.0f} rows/s")
     print(
-        f"  csvio.export_csv                      {our:6.2f} s  {n / our:>9,.0f} rows/s   {size / 1e6:,.0f} MB of CSV"
+        f"  exporter.export_csv                      {our:6.2f} s  {n / our:>9,.0f} rows/s   {size / 1e6:,.0f} MB of CSV"
     )
     print(f"export / baseline   {ratio:.2f}×   (target ≥ 0.8×)   {'OK' if ratio >= 0.8 else 'MISS'}")
     cmd, base_cmd = statistics.median(command_times), statistics.median(base_command_times)

@@ -7,7 +7,7 @@ Generates the CSV (bench/data/import_<rows>.csv) and a fresh SQLite database
 
 - baseline: csv.reader + phonenumbers (parse, is_valid_number, format E.164) for every number +
   sqlite3 ``executemany`` of the same leads and contacts into plain tables (no Django);
-- validation only: ``csvio.RowParser.parse`` of every row (phones, status, variables, duplicates);
+- validation only: ``leads.csv.rows.RowParser.parse`` of every row (phones, status, variables, duplicates);
 - dry run: ``import_leads(dry_run=True)`` (adds the database checks, writes nothing);
 - import: ``import_leads`` into empty campaigns (strict, one transaction);
 - peak memory of one import in a subprocess (VmHWM, interpreter and Django included).
@@ -51,7 +51,10 @@ from django.core.management import call_command  # noqa: E402
 
 from campaigns.models import Campaign  # noqa: E402
 from leadmgr.storage.bulk import wait_for_checkpoint  # noqa: E402
-from leads import csvio, demo  # noqa: E402
+from leads import demo  # noqa: E402
+from leads.csv import columns, importer, reader  # noqa: E402
+from leads.csv.importer import ImportOptions  # noqa: E402
+from leads.csv.rows import RowParser, parse_rows  # noqa: E402
 from leads.models import Lead  # noqa: E402
 
 HEADER = [
@@ -181,7 +184,7 @@ def run_xlsx_import(path: Path) -> float:
     Lead.objects.all().delete()
     started = time.perf_counter()
     with open(path, "rb") as f:
-        result = csvio.import_leads(f, filename=path.name, workers=WORKERS)
+        result = importer.import_leads(f, ImportOptions(workers=WORKERS), filename=path.name)
     elapsed = time.perf_counter() - started
     assert not result.rejected and result.written, result.rejected[:3]
     wait_for_checkpoint()
@@ -191,21 +194,21 @@ def run_xlsx_import(path: Path) -> float:
 def validation_only(path: Path) -> float:
     started = time.perf_counter()
     with open(path, "rb") as f:
-        rows = csvio.read_rows(f)
+        rows = reader.read_rows(f)
         _, names = next(rows)
-        parser = csvio.RowParser(csvio.read_header(names), campaign=None, region=None)
+        parser = RowParser(columns.read_header(names), campaign=None, region=None)
         bad = 0
-        for _line, _cells, _row, errors in csvio.parse_rows(rows, parser, workers=WORKERS):
+        for _line, _cells, _row, errors in parse_rows(rows, parser, workers=WORKERS):
             bad += bool(errors)
     assert not bad
     return time.perf_counter() - started
 
 
-def run_import(path: Path, *, dry_run: bool) -> tuple[float, csvio.ImportResult]:
+def run_import(path: Path, *, dry_run: bool) -> tuple[float, importer.ImportResult]:
     Lead.objects.all().delete()
     started = time.perf_counter()
     with open(path, "rb") as f:
-        result = csvio.import_leads(f, dry_run=dry_run, workers=WORKERS)
+        result = importer.import_leads(f, ImportOptions(dry_run=dry_run, workers=WORKERS))
     elapsed = time.perf_counter() - started
     assert not result.rejected, result.rejected[:3]
     wait_for_checkpoint()  # the import's WAL copy, off the clock but before the next run
@@ -215,7 +218,7 @@ def run_import(path: Path, *, dry_run: bool) -> tuple[float, csvio.ImportResult]
 def one_import_in_subprocess(path: Path) -> None:
     Lead.objects.all().delete()
     with open(path, "rb") as f:
-        result = csvio.import_leads(f, workers=WORKERS)
+        result = importer.import_leads(f, ImportOptions(workers=WORKERS))
     peak = peak_rss_mb()
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"peak_mb": peak, "worker_mb": worker, "created": result.created}))

@@ -4,7 +4,7 @@
 
 In one run, alternating, with the triggers installed and dropped (the same-run baseline), each from
 the same starting state (leads imported untimed first where the operation needs them): a CSV
-import of ``--rows`` leads (``csvio.import_leads``: raw INSERTs in one transaction), a bulk status
+import of ``--rows`` leads (``importer.import_leads``: raw INSERTs in one transaction), a bulk status
 change of all of them (``lifecycle.bulk_set_status``), and the fast delete of all of them
 (``services.leads_delete``, outside a transaction, as the bulk-delete page runs it). The import and
 the fast delete count per statement with the row triggers suspended (``leadcounts.services``), and
@@ -61,8 +61,9 @@ def main() -> None:
     from leadmgr.storage import counts as sql
     from leadmgr.storage.bulk import wait_for_checkpoint
     from leadmgr.testing import make_assistant, make_campaign
-    from leads import csvio, demo, lifecycle
+    from leads import demo, lifecycle
     from leads import services as lead_services
+    from leads.csv import importer
     from leads.models import Lead, Status
 
     call_command("migrate", verbosity=0)
@@ -91,7 +92,7 @@ def main() -> None:
 
     def do_import() -> None:
         with open(path, "rb") as f:
-            result = csvio.import_leads(f, campaign=campaign, workers=0)
+            result = importer.import_leads(f, importer.ImportOptions(campaign=campaign, workers=0))
         assert result.counts["created"] == args.rows, result.counts
 
     def do_bulk() -> None:

@@ -10,7 +10,7 @@ A receiver (``http.server.ThreadingHTTPServer``, keep-alive, answers 200) runs i
 - one worker: ``Worker.drain()`` over an outbox of ``--events`` events on distinct leads (claim,
   POST, record each batch), events/s and its ratio to the baseline;
 - the same with 5 events per lead (order per lead lets one of them out per claim);
-- emission: ``csvio.import_leads`` of ``--rows`` rows with one subscription to ``lead.created`` and
+- emission: ``importer.import_leads`` of ``--rows`` rows with one subscription to ``lead.created`` and
   ``import.finished`` vs none (rows/s, ratio).
 
 Target (issue 16): ≥ 500 events/s delivered by one worker.
@@ -74,7 +74,7 @@ def main() -> None:
 
     from campaigns.models import Assistant, Campaign
     from campaigns.providers import signing
-    from leads import csvio
+    from leads.csv import importer
     from leads.models import Lead
     from webhooks import outbox, services
     from webhooks.delivery import Worker
@@ -146,7 +146,7 @@ def main() -> None:
         Campaign.objects.all().delete()
         campaign = Campaign.objects.create(name="Bench", assistant=assistant)
         started = time.perf_counter()
-        result = csvio.import_leads(io.BytesIO(csv_bytes), campaign=campaign)
+        result = importer.import_leads(io.BytesIO(csv_bytes), importer.ImportOptions(campaign=campaign))
         elapsed = time.perf_counter() - started
         assert result.created == rows
         assert Delivery.objects.count() == (rows + 1 if listening else 0)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from compliance import services as compliance_services
-from leadmgr.db import storable_text
+from leadmgr.storage import storable_text
 
 from . import services
 from .providers import OUTCOMES, CallResult, signing

@@ -2,26 +2,29 @@
 numbers in every error, strict or skip-invalid) for a file with a ``phone`` column and an optional
 ``reason`` column; every other column is ignored, so an export imports back.
 
-Phone numbers go through ``leads.phones`` like a lead import's; a big file checks them in worker
-processes (``workers``), as ``leads.csvio.parse_rows`` does, and writes batches of inserts.
+The file is read by the lead import's reader (``leads.csv.reader``) and its phone numbers go
+through ``leads.phones`` like a lead import's; a big file checks them in worker processes
+(``workers``) through the import's own look-ahead loop (``leads.csv.rows.ahead``), and writes
+batches of inserts.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import multiprocessing
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import BinaryIO
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from campaigns.models import Campaign
-from leads.csvio import PHONE_ALIASES, CSVFileError, neutralise, read_rows
+from leads.csv.columns import REASON_COLUMN, fold, is_phone_name, neutralise
+from leads.csv.errors import CSVFileError
+from leads.csv.reader import read_rows
+from leads.csv.rows import ahead, chunked
 from leads.phones import InvalidPhone, check_region, normalize_phone
 
 from . import services
@@ -37,11 +40,6 @@ E_EMPTY = "The file is empty: it needs a header row (phone, reason) and one row 
 HEADER = ["phone", "campaign", "source", "reason", "added_by", "added_at"]
 BATCH = 5000
 CHUNK = 5000
-LOOKAHEAD = 4
-
-
-def _fold(name: str) -> str:
-    return name.strip().lower().replace(" ", "").replace("-", "").replace("_", "")
 
 
 @dataclass
@@ -73,38 +71,61 @@ def _check_chunk(values: list[str], region: str | None) -> list[str | Exception]
     return out
 
 
+def _columns(names: Sequence[str]) -> tuple[int, int | None]:
+    """The phone column's index and the reason column's (None: no reason column)."""
+    phone = next((i for i, n in enumerate(names) if is_phone_name(n)), None)
+    if phone is None:
+        raise CSVFileError(E_NO_PHONE_COLUMN)
+    reason = next((i for i, n in enumerate(names) if fold(n) == REASON_COLUMN), None)
+    return phone, reason
+
+
 def _checked(
     rows: Iterator[tuple[int, list[str]]], phone: int, reason: int | None, region: str | None, workers: int
 ) -> Iterator[tuple[int, str | Exception, str]]:
     """(line, E.164 or the error, reason) per row, in file order."""
 
-    def chunks() -> Iterator[list[tuple[int, str, str]]]:
-        chunk: list[tuple[int, str, str]] = []
-        for line, cells in rows:
-            value = cells[phone] if phone < len(cells) else ""
-            why = cells[reason].strip() if reason is not None and reason < len(cells) else ""
-            chunk.append((line, value, why))
-            if len(chunk) >= CHUNK:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+    def jobs() -> Iterator[tuple[list[tuple[int, str]], list[str]]]:
+        for chunk in chunked(rows, CHUNK):
+            lines = [
+                (line, cells[reason].strip() if reason is not None and reason < len(cells) else "")
+                for line, cells in chunk
+            ]
+            yield lines, [cells[phone] if phone < len(cells) else "" for _, cells in chunk]
 
-    if not workers:
-        for chunk in chunks():
-            checked = _check_chunk([v for _, v, _ in chunk], region)
-            yield from ((line, c, why) for (line, _, why), c in zip(chunk, checked, strict=True))
-        return
-    pending: deque = deque()
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        for chunk in chunks():
-            pending.append((chunk, pool.submit(_check_chunk, [v for _, v, _ in chunk], region)))
-            if len(pending) > LOOKAHEAD * workers:
-                chunk, future = pending.popleft()
-                yield from ((line, c, why) for (line, _, why), c in zip(chunk, future.result(), strict=True))
-        while pending:
-            chunk, future = pending.popleft()
-            yield from ((line, c, why) for (line, _, why), c in zip(chunk, future.result(), strict=True))
+    for lines, checked in ahead(jobs(), partial(_check_chunk, region=region), workers=workers):
+        for (line, why), number in zip(lines, checked, strict=True):
+            yield line, number, why
+
+
+class _Lister:
+    """Lists the numbers of a file in batches, while nothing stops it (strict and a row rejected)."""
+
+    def __init__(self, result: DncImportResult, *, campaign, source: str, user, skip_invalid: bool):
+        self.result = result
+        self.scope = {"campaign": campaign, "source": source, "user": user}
+        self.skip_invalid = skip_invalid
+        self.write = True  # a dry run writes too, then rolls back: its counts are the real ones
+        self.batch: list[tuple[str, str]] = []
+
+    def add(self, number: str, why: str) -> None:
+        self.batch.append((number, why))
+        if len(self.batch) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        result = self.result
+        if self.write and (self.skip_invalid or not result.rejected):
+            by_reason: dict[str, list[str]] = {}
+            for number, why in self.batch:
+                by_reason.setdefault(why, []).append(number)
+            for why, numbers in by_reason.items():
+                added = services.dnc_add_many(numbers=numbers, reason=why, **self.scope)
+                result.added += added
+                result.already += len(numbers) - added
+        else:
+            self.write = False
+        self.batch.clear()
 
 
 def import_dnc(
@@ -129,48 +150,22 @@ def import_dnc(
     first = next(rows, None)
     if first is None:
         raise CSVFileError(E_EMPTY)
-    folded = [_fold(n) for n in first[1]]
-    aliases = {_fold(a) for a in PHONE_ALIASES}
-    phone = next((i for i, n in enumerate(folded) if n in aliases), None)
-    if phone is None:
-        raise CSVFileError(E_NO_PHONE_COLUMN)
-    reason_col = next((i for i, n in enumerate(folded) if n == "reason"), None)
+    phone, reason_col = _columns(first[1])
     result = DncImportResult(dry_run=dry_run)
-    write = True  # a dry run writes too, then rolls back: its counts are the real ones
+    lister = _Lister(result, campaign=campaign, source=source, user=user, skip_invalid=skip_invalid)
     seen: set[str] = set()
     with transaction.atomic():
-        batch: list[tuple[str, str]] = []
-
-        def flush() -> None:
-            nonlocal write
-            if write and (skip_invalid or not result.rejected):
-                by_reason: dict[str, list[str]] = {}
-                for number, why in batch:
-                    by_reason.setdefault(why, []).append(number)
-                for why, numbers in by_reason.items():
-                    added = services.dnc_add_many(
-                        numbers=numbers, campaign=campaign, source=source, reason=why, user=user
-                    )
-                    result.added += added
-                    result.already += len(numbers) - added
-            else:
-                write = False
-            batch.clear()
-
         for line, checked, why in _checked(rows, phone, reason_col, region, workers):
             result.rows += 1
             if isinstance(checked, Exception):
                 result.rejected.append((line, checked.messages[0]))
-                continue
-            if checked in seen:
+            elif checked in seen:
                 result.already += 1
-                continue
-            seen.add(checked)
-            batch.append((checked, why or reason))
-            if len(batch) >= BATCH:
-                flush()
-        if batch:
-            flush()
+            else:
+                seen.add(checked)
+                lister.add(checked, why or reason)
+        if lister.batch:
+            lister.flush()
         if result.rows == 0:
             raise CSVFileError(E_HEADER_ONLY)
         if dry_run or (result.rejected and not skip_invalid):

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from campaigns.models import Campaign
 from leads import selectors as lead_selectors
-from leads.csvio import CSVFileError
+from leads.csv.errors import CSVFileError
 from leads.phones import normalize_phone
 from leads.selectors import parse_id
 

@@ -19,8 +19,12 @@ from compliance.audit import record_export
 from leadmgr.pagination import CappedCountPaginator
 from webhooks import outbox
 
-from . import csvio, lifecycle, selectors, services
+from . import lifecycle, selectors, services
 from . import variables as lead_variables
+from .csv import exporter
+from .csv.columns import CORE_COLUMNS
+from .csv.errors import CSVFileError
+from .csv.importer import ImportOptions, import_leads
 from .models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
 from .phones import InvalidPhone, normalize_phone
 
@@ -174,11 +178,11 @@ class LeadAdminForm(PhoneFormMixin, forms.ModelForm):
 
 
 class LeadResource(resources.ModelResource):
-    """django-import-export's view of leads, in the contract's CSV format and through ``csvio``.
+    """django-import-export's view of leads, in the contract's CSV format and through ``leads.csv``.
 
-    Import hands the uploaded rows to ``csvio.import_leads`` (the one set of rules: strict, so the
+    Import hands the uploaded rows to ``importer.import_leads`` (the one set of rules: strict, so the
     admin's confirm step writes all rows or none) and reports its rows and errors in the admin's
-    terms; export writes what ``csvio.export_csv`` writes.
+    terms; export writes what ``exporter.export_csv`` writes.
     """
 
     class Meta:
@@ -188,21 +192,19 @@ class LeadResource(resources.ModelResource):
     def import_data(self, dataset, dry_run=False, raise_errors=False, **kwargs) -> Result:
         result = Result()
         headers = [str(h or "") for h in (dataset.headers or [])]
-        result.diff_headers = [*csvio.CORE_COLUMNS[1:4], "variables", "secondary contacts"]
+        result.diff_headers = [*CORE_COLUMNS[1:4], "variables", "secondary contacts"]
         result.add_dataset_headers(headers)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(headers)
         writer.writerows(["" if v is None else str(v) for v in row] for row in dataset)
         try:
-            outcome = csvio.import_leads(
+            outcome = import_leads(
                 io.BytesIO(buffer.getvalue().encode("utf-8")),
+                ImportOptions(dry_run=dry_run, user=kwargs.get("user"), preview_rows=len(dataset)),
                 delimiter=",",  # written just above: nothing to detect
-                dry_run=dry_run,
-                user=kwargs.get("user"),
-                preview_rows=len(dataset),
             )
-        except csvio.CSVFileError as exc:
+        except CSVFileError as exc:
             result.append_base_error(Error(exc))
             return result
         for row in outcome.preview:
@@ -238,7 +240,7 @@ class LeadResource(resources.ModelResource):
         import tablib
 
         leads = queryset if queryset is not None else Lead.objects.all()
-        text = "".join(csvio.export_csv(leads, with_secondary=True))
+        text = "".join(exporter.export_csv(leads, with_secondary=True))
         # The resource is not told who asks: the admin's own log names the user of the action.
         record_export(None, {"admin": "selection"}, None, max(text.count("\r\n") - 1, 0), "admin")
         rows = csv.reader(io.StringIO(text, newline=""))
@@ -254,7 +256,7 @@ E_EXPORT_FILTER = "The export's filter is not one the change list offers."
 @admin.register(Lead)
 class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
     form = LeadAdminForm
-    # Import and export in the contract's CSV format, checked by leads.csvio; the permissions are
+    # Import and export in the contract's CSV format, checked by leads.csv; the permissions are
     # leads.import_lead and leads.export_lead (IMPORT_EXPORT_*_PERMISSION_CODE in settings).
     resource_classes = [LeadResource]
     formats = [base_formats.CSV]

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from leadmgr.db import update_rows
+from leadmgr.storage.bulk import update_rows
 from webhooks import outbox
 
 from .models import CallAttempt

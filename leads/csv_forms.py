@@ -8,7 +8,7 @@ from django.conf import settings
 from campaigns.models import Campaign
 from leadmgr.middleware import E_UPLOAD_TOO_LARGE, upload_limit_bytes
 
-from . import csvio
+from .csv.columns import CORE_COLUMNS
 
 SKIP, UPDATE = "skip", "update"
 
@@ -89,7 +89,7 @@ class ExportColumnsForm(forms.Form):
 
     def __init__(self, *args, variable_names: list[str] = (), **kwargs):
         super().__init__(*args, **kwargs)
-        names = [*csvio.CORE_COLUMNS, *(n for n in variable_names if n not in csvio.CORE_COLUMNS)]
+        names = [*CORE_COLUMNS, *(n for n in variable_names if n not in CORE_COLUMNS)]
         self.fields["columns"].choices = [(n, column_label(n)) for n in names]
 
 

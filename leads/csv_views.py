@@ -30,8 +30,11 @@ from django_htmx.http import HttpResponseClientRefresh
 from campaigns.models import Campaign
 from compliance.audit import audited, record_export
 
-from . import csvio, jobs, selectors, xlsxio
+from . import jobs, selectors
 from . import variables as lead_variables
+from .csv import exporter, sample, xlsx
+from .csv.errors import CSVFileError
+from .csv.importer import ImportOptions, ImportResult, import_leads
 from .csv_forms import UPDATE, ExportColumnsForm, ImportForm
 from .filters import FILTER_PARAMS, LeadFilter
 from .models import CsvJob, Lead
@@ -63,21 +66,20 @@ def _pending(request, token: str) -> dict | None:
     return record
 
 
-def _run(record: dict, *, dry_run: bool, user, expect=None) -> csvio.ImportResult:
+def _run(record: dict, *, dry_run: bool, user, expect=None) -> ImportResult:
     campaign = Campaign.objects.filter(pk=record["campaign"]).first() if record["campaign"] else None
+    options = ImportOptions(
+        campaign=campaign,
+        region=record["region"] or None,
+        dry_run=dry_run,
+        skip_invalid=record["skip_invalid"],
+        update_existing=record["update_existing"],
+        user=user,
+        preview_rows=PREVIEW_ROWS if dry_run else 0,
+        expect=expect,
+    )
     with open(record["path"], "rb") as f:
-        return csvio.import_leads(
-            f,
-            campaign=campaign,
-            region=record["region"] or None,
-            dry_run=dry_run,
-            skip_invalid=record["skip_invalid"],
-            update_existing=record["update_existing"],
-            user=user,
-            preview_rows=PREVIEW_ROWS if dry_run else 0,
-            expect=expect,
-            **jobs.source_options(record),
-        )
+        return import_leads(f, options, **jobs.source_options(record))
 
 
 def _preview(request, token: str, record: dict, result, status: int = 200, *, errors=None, errors_total=None):
@@ -139,7 +141,7 @@ def import_upload(request):
         directory = jobs.upload_dir()
         jobs.purge_old_uploads(directory)
         token = secrets.token_urlsafe(16)
-        suffix = xlsxio.XLSX_SUFFIX if xlsxio.is_xlsx(form.cleaned_data["file"].name) else ".csv"
+        suffix = xlsx.XLSX_SUFFIX if xlsx.is_xlsx(form.cleaned_data["file"].name) else ".csv"
         path = directory / f"{request.user.pk}-{token}{suffix}"
         with jobs.open_private(path) as out:
             for chunk in form.cleaned_data["file"].chunks():
@@ -166,7 +168,7 @@ def import_upload(request):
             return redirect("leads:import-job", job.pk)
         try:
             result = _run(record, dry_run=True, user=request.user)
-        except csvio.CSVFileError as exc:
+        except CSVFileError as exc:
             path.unlink(missing_ok=True)
             form.add_error("file", exc.message)
         else:
@@ -235,7 +237,7 @@ def _import_outcome(request, token: str, record: dict, job: CsvJob):
     # errors: nothing was written; show the new preview.
     try:
         preview = _run(record, dry_run=True, user=request.user)
-    except csvio.CSVFileError as exc:
+    except CSVFileError as exc:
         messages.error(request, exc.message)
         return redirect("leads:import")
     record["counts"] = preview.counts
@@ -325,7 +327,7 @@ def import_rejected(request, token: str):
 def import_sample(request, campaign_id: int):
     """A CSV to start from, with the columns the campaign's assistant uses."""
     campaign = get_object_or_404(Campaign.objects.select_related("assistant"), pk=campaign_id)
-    response = HttpResponse(csvio.sample_csv(campaign), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(sample.sample_csv(campaign), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="sample-{campaign.pk}.csv"'
     return response
 
@@ -334,7 +336,7 @@ def import_sample(request, campaign_id: int):
 def import_sample_xlsx(request, campaign_id: int):
     """The same sample as an Excel workbook."""
     campaign = get_object_or_404(Campaign.objects.select_related("assistant"), pk=campaign_id)
-    response = HttpResponse(csvio.sample_xlsx(campaign), content_type=xlsxio.XLSX_CONTENT_TYPE)
+    response = HttpResponse(sample.sample_xlsx(campaign), content_type=xlsx.XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="sample-{campaign.pk}.xlsx"'
     return response
 
@@ -379,59 +381,7 @@ def export(request):
         )
     leads = selectors.filter_leads(lead_filter.qs, ids=ids)
     if request.GET.get("download"):
-        columns = data.getlist("columns") or None
-        with_secondary = data.get("with_secondary") in ("1", "on", "true", "yes")
-        plan = None
-        if not columns:
-            # Every column: a scan of the set finds the variables before the header. Over
-            # LEADMGR_EXPORT_BACKGROUND_ROWS leads it runs as a job; its page links the download.
-            query = _export_query(request.GET, with_secondary)
-            job = _export_scan_of(request, query)
-            if job is not None:
-                plan = jobs.export_plan(job)
-            elif _more_than(leads, settings.LEADMGR_EXPORT_BACKGROUND_ROWS):
-                arguments = {
-                    k: (v.isoformat() if hasattr(v, "isoformat") else v)
-                    for k, v in lead_filter.selector_arguments().items()
-                } | {"ids": ids}
-                params = {
-                    "filters": arguments,
-                    "with_secondary": with_secondary,
-                    "query": query,
-                    "format": "xlsx" if data.get("format") == "xlsx" else "csv",
-                }
-                job = jobs.create_export_scan(user=request.user, params=params)
-                return redirect("leads:import-job", job.pk)
-        stamp = timezone.now().strftime("%Y%m%d-%H%M")
-        audit = {
-            "user": request.user,
-            "filters": {
-                name: request.GET.getlist(name) for name in FILTER_PARAMS if any(request.GET.getlist(name))
-            },
-            "columns": columns,
-            "channel": "web",
-        }
-        if data.get("format") == "xlsx":
-            # A workbook is a zip whose directory comes last: it is built in a temporary file
-            # (openpyxl's write-only mode, bounded memory), then sent.
-            out = tempfile.TemporaryFile(dir=jobs.upload_dir())  # noqa: SIM115 (FileResponse closes it)
-            rows = csvio.export_xlsx(leads, out, columns=columns, with_secondary=with_secondary, plan=plan)
-            record_export(rows=rows, **audit)
-            out.seek(0)
-            return FileResponse(
-                out,  # FileResponse closes it, and the file goes with it
-                as_attachment=True,
-                filename=f"leads-{stamp}.xlsx",
-                content_type=xlsxio.XLSX_CONTENT_TYPE,
-            )
-        chunks = audited(
-            csvio.export_csv(leads, columns=columns, with_secondary=with_secondary, plan=plan), **audit
-        )
-        response = StreamingHttpResponse(
-            csvio.iter_bytes(chunks, bom=True), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
-        return response
+        return _download(request, lead_filter, leads, data, ids)
     hidden = [(name, value) for name in FILTER_PARAMS for value in request.GET.getlist(name) if value]
     hidden += [("pk", str(pk)) for pk in ids]
     n = selectors.count_capped(leads, MATCH_COUNT_CAP)
@@ -445,6 +395,57 @@ def export(request):
         "capped": n > MATCH_COUNT_CAP,
     }
     return render(request, "leads/export.html", context)
+
+
+def _download(request, lead_filter: LeadFilter, leads, data, ids: list[int]):
+    """The export's file: CSV streamed as it is read, or a workbook."""
+    columns = data.getlist("columns") or None
+    with_secondary = data.get("with_secondary") in ("1", "on", "true", "yes")
+    fmt = "xlsx" if data.get("format") == "xlsx" else "csv"
+    plan = None
+    if not columns:
+        # Every column: a scan of the set finds the variables before the header. Over
+        # LEADMGR_EXPORT_BACKGROUND_ROWS leads it runs as a job; its page links the download.
+        query = _export_query(request.GET, with_secondary)
+        job = _export_scan_of(request, query)
+        if job is not None:
+            plan = jobs.export_plan(job)
+        elif _more_than(leads, settings.LEADMGR_EXPORT_BACKGROUND_ROWS):
+            arguments = {
+                k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                for k, v in lead_filter.selector_arguments().items()
+            } | {"ids": ids}
+            params = {"filters": arguments, "with_secondary": with_secondary, "query": query, "format": fmt}
+            job = jobs.create_export_scan(user=request.user, params=params)
+            return redirect("leads:import-job", job.pk)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    audit = {
+        "user": request.user,
+        "filters": {
+            name: request.GET.getlist(name) for name in FILTER_PARAMS if any(request.GET.getlist(name))
+        },
+        "columns": columns,
+        "channel": "web",
+    }
+    shape = {"columns": columns, "with_secondary": with_secondary, "plan": plan}
+    if fmt == "xlsx":
+        # A workbook is a zip whose directory comes last: it is built in a temporary file
+        # (openpyxl's write-only mode, bounded memory), then sent.
+        out = tempfile.TemporaryFile(dir=jobs.upload_dir())  # noqa: SIM115 (FileResponse closes it)
+        record_export(rows=exporter.export_xlsx(leads, out, **shape), **audit)
+        out.seek(0)
+        return FileResponse(
+            out,  # FileResponse closes it, and the file goes with it
+            as_attachment=True,
+            filename=f"leads-{stamp}.xlsx",
+            content_type=xlsx.XLSX_CONTENT_TYPE,
+        )
+    chunks = audited(exporter.export_csv(leads, **shape), **audit)
+    response = StreamingHttpResponse(
+        exporter.iter_bytes(chunks, bom=True), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+    return response
 
 
 def _export_query(params, with_secondary: bool) -> str:

@@ -9,7 +9,7 @@ ones on the task queue (``run_csv_job``, Django's tasks framework with the datab
 - it writes its progress (rows read of rows total) to a small file every batch (``read_progress``),
   the only place another process can see it during a SQLite import, whose transaction holds the
   write lock;
-- an import marks its row done inside the import's own transaction (``csvio.import_leads``'
+- an import marks its row done inside the import's own transaction (``ImportOptions``'
   ``on_written``): a row still "running" whose lock is free wrote nothing, whatever killed it.
 
 Files live in ``LEADMGR_IMPORT_DIR`` (0700; files 0600), which every web process and worker share.
@@ -35,7 +35,10 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 
-from . import csvio, selectors, xlsxio
+from . import selectors
+from .csv import exporter, importer, xlsx
+from .csv.errors import CSVFileError
+from .csv.importer import ImportOptions, ImportResult
 from .models import CsvJob, Lead
 
 PREVIEW_ROWS = 20
@@ -261,7 +264,7 @@ def execute(job: CsvJob) -> CsvJob:
                 _run_import(job)
             else:
                 _run_export_scan(job)
-        except csvio.CSVFileError as exc:
+        except CSVFileError as exc:
             _fail(job, exc.message)
         except IntegrityError:
             _fail(job, E_CONFLICT)
@@ -280,24 +283,23 @@ def _fail(job: CsvJob, message: str, result: dict | None = None) -> None:
     )
 
 
-def _import(job: CsvJob, *, dry_run: bool, progress, expect=None, on_written=None) -> csvio.ImportResult:
+def _import(job: CsvJob, *, dry_run: bool, progress, expect=None, on_written=None) -> ImportResult:
     record = job.options
     campaign = Campaign.objects.filter(pk=record["campaign"]).first() if record.get("campaign") else None
+    options = ImportOptions(
+        campaign=campaign,
+        region=record.get("region") or None,
+        dry_run=dry_run,
+        skip_invalid=record.get("skip_invalid", False),
+        update_existing=record.get("update_existing", False),
+        user=job.user,
+        preview_rows=PREVIEW_ROWS if dry_run else 0,
+        expect=expect,
+        progress=progress,
+        on_written=on_written,
+    )
     with open(record["path"], "rb") as f:
-        return csvio.import_leads(
-            f,
-            campaign=campaign,
-            region=record.get("region") or None,
-            dry_run=dry_run,
-            skip_invalid=record.get("skip_invalid", False),
-            update_existing=record.get("update_existing", False),
-            user=job.user,
-            preview_rows=PREVIEW_ROWS if dry_run else 0,
-            expect=expect,
-            progress=progress,
-            on_written=on_written,
-            **source_options(record),
-        )
+        return importer.import_leads(f, options, **source_options(record))
 
 
 def source_options(record: dict) -> dict:
@@ -309,13 +311,13 @@ def source_options(record: dict) -> dict:
     }
 
 
-def save_rejected(record: dict, result: csvio.ImportResult) -> None:
+def save_rejected(record: dict, result: ImportResult) -> None:
     with open_private(record["path"] + ".rejected", "w") as out:
-        for chunk in csvio.rejected_csv(result):
+        for chunk in importer.rejected_csv(result):
             out.write(chunk)
 
 
-def preview_summary(result: csvio.ImportResult) -> dict:
+def preview_summary(result: ImportResult) -> dict:
     """What the preview page shows, as JSON (a background preview keeps it in its row)."""
     errors = [e for r in result.rejected for e in r.errors]
     return {
@@ -342,7 +344,7 @@ def preview_summary(result: csvio.ImportResult) -> dict:
 
 def _run_preview(job: CsvJob) -> None:
     path = job.options["path"]
-    lines = (xlsxio.count_rows(path) or 1) if xlsxio.is_xlsx(path) else count_lines(path)
+    lines = (xlsx.count_rows(path) or 1) if xlsx.is_xlsx(path) else count_lines(path)
     total = max(lines - 1, 0)
     CsvJob.objects.filter(pk=job.pk).update(rows_total=total)
     result = _import(job, dry_run=True, progress=_Progress(job, total))
@@ -360,7 +362,7 @@ def _run_import(job: CsvJob) -> None:
     record = job.options
     expect = {k: record["counts"][k] for k in ("created", "updated", "skipped", "rejected")}
 
-    def done(result: csvio.ImportResult) -> None:
+    def done(result: ImportResult) -> None:
         # Inside the import's transaction: "done" commits with the leads, or neither does.
         CsvJob.objects.filter(pk=job.pk).update(
             state=CsvJob.State.DONE,
@@ -405,7 +407,7 @@ def _run_export_scan(job: CsvJob) -> None:
     total = leads.count()
     CsvJob.objects.filter(pk=job.pk).update(rows_total=total)
     progress = _Progress(job, total)
-    plan = csvio.plan_export(
+    plan = exporter.plan_export(
         leads,
         with_secondary=job.options.get("with_secondary", False),
         progress=progress,
@@ -424,5 +426,5 @@ def _run_export_scan(job: CsvJob) -> None:
     )
 
 
-def export_plan(job: CsvJob) -> csvio.ExportPlan:
-    return csvio.ExportPlan(**job.result)
+def export_plan(job: CsvJob) -> exporter.ExportPlan:
+    return exporter.ExportPlan(**job.result)

@@ -322,3 +322,56 @@ def ending(
 
 def _automatic(lead_id: int, new: str, now: dt.datetime, reason: str) -> StatusChange:
     return _history(lead_id, Status.PROCESSING, new, now, reason=reason, automatic=True)
+
+
+# --- Arrivals: the initial status and history of an imported lead -------------------------------
+# The import (CSV files, workbooks, the API's rows) asks these rules for every row and writes what
+# they give in bulk itself: one multi-row INSERT per batch, as fast as before they lived here.
+
+# A lead may arrive in any status but processing (that one only the runner sets, mid-call).
+IMPORTABLE_STATUSES = tuple(s for s in Status if s != Status.PROCESSING)
+# The statuses that carry a next attempt time.
+NEXT_AT_STATUSES = (Status.SCHEDULED, Status.RESCHEDULED)
+REASON_IMPORTED = "Imported from CSV"
+E_STATUS_PROCESSING = (
+    "Processing cannot be imported (a lead cannot arrive mid-call): use created, scheduled or rescheduled."
+)
+E_NEXT_AT_STATUS = (
+    "next_attempt_at goes only with status scheduled or rescheduled: clear it or change the status."
+)
+# The history columns ``arrival_history`` fills, in order (the import's bulk INSERT names them).
+ARRIVAL_HISTORY_COLUMNS = ("lead_id", "from_status", "to_status", "at", "automatic", "user_id", "reason")
+
+
+def arrival_refusal(status: str) -> str | None:
+    """Why a lead may not arrive in ``status``; None when it may."""
+    return E_STATUS_PROCESSING if status == Status.PROCESSING else None
+
+
+def arrival_time_refusal(status: str, next_attempt_at: dt.datetime | None) -> str | None:
+    """Why a lead arriving in ``status`` may not bring ``next_attempt_at``; None when it may."""
+    if next_attempt_at is not None and status not in NEXT_AT_STATUSES:
+        return E_NEXT_AT_STATUS
+    return None
+
+
+def arrival_next_attempt_at(
+    status: str, campaign: Campaign, given: dt.datetime | None, now: dt.datetime
+) -> dt.datetime | None:
+    """The next attempt time a lead arrives with: the one given, or its status's default."""
+    if given is None and status in NEXT_AT_STATUSES:
+        return default_next_attempt_at(status, campaign, now)
+    return given
+
+
+def arrival_history(
+    arrivals: Iterable[tuple[int, str]], *, at, user_id: int | None, reason: str
+) -> list[tuple]:
+    """The history rows of arriving leads ((lead id, status) pairs) as ``ARRIVAL_HISTORY_COLUMNS``
+    values for a bulk insert: one row per lead that arrives in a status other than created (a
+    created lead's history starts with its first change). ``at`` is as the database takes it."""
+    return [
+        (lead_id, "", status, at, False, user_id, reason)
+        for lead_id, status in arrivals
+        if status != Status.CREATED
+    ]

@@ -118,7 +118,7 @@ def lead_created(lead) -> None:
 
 
 def leads_imported(rows: Sequence, ids: Mapping[tuple[int, str], int], *, at: dt.datetime) -> None:
-    """The leads one import batch created (``leads.csvio``): one INSERT for the whole batch."""
+    """The leads one import batch created (``leads.csv.writer``): one INSERT for the whole batch."""
     subs = listeners("lead.created")
     if not subs:
         return
@@ -229,7 +229,7 @@ def calls_ended(calls: Iterable | QuerySet) -> None:
 
 
 def import_finished(counts: Mapping[str, int], *, campaign=None, user=None) -> None:
-    """An import's rows were written (``leads.csvio.import_leads``, inside its transaction)."""
+    """An import's rows were written (``leads.csv.importer``, inside its transaction)."""
     subs = listeners("import.finished")
     if not subs:
         return

@@ -9,8 +9,9 @@ from api import parsers, rows
 from api import serializers as s
 from api.tests.helpers import api_client
 from leadmgr.testing import make_lead
-from leads import csvio, phones, services
+from leads import lifecycle, phones, services
 from leads import variables as lead_variables
+from leads.csv import errors
 from leads.models import Lead, SecondaryContact, Status, StatusChange
 
 pytestmark = pytest.mark.django_db
@@ -99,14 +100,14 @@ def test_strict_bulk_writes_nothing_and_says_why_per_item(st, campaign):
     assert results[3]["errors"] == [
         {
             "field": "items[3].phone_number",
-            "message": csvio.E_DUPLICATE_IN_FILE.format(phone=phone(1), line=0, campaign="Spring"),
+            "message": errors.E_DUPLICATE_IN_FILE.format(phone=phone(1), line=0, campaign="Spring"),
         }
     ]
     assert results[4]["errors"] == [
         {"field": "items[4].phone_number", "message": rows.E_REQUIRED},
         {"field": "items[4].campaign", "message": rows.E_NOT_INTEGER},
     ]
-    assert results[5]["errors"] == [{"field": "items[5].status", "message": csvio.E_STATUS_PROCESSING}]
+    assert results[5]["errors"] == [{"field": "items[5].status", "message": lifecycle.E_STATUS_PROCESSING}]
 
 
 def test_skip_invalid_writes_the_good_items(st, campaign):

@@ -11,7 +11,8 @@ import pytest
 from api.tests.helpers import api_client
 from compliance.models import ExportRecord
 from leadmgr.testing import make_campaign, make_lead
-from leads import csvio, selectors
+from leads import selectors
+from leads.csv import exporter
 from leads.models import Lead, Status
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def test_csv_is_the_exporters_output_for_the_same_filter(staff, campaign):
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     leads = selectors.lead_list(campaign=campaign.pk)
-    assert body(response) == "".join(csvio.export_csv(leads, with_secondary=True))
+    assert body(response) == "".join(exporter.export_csv(leads, with_secondary=True))
 
 
 def test_ndjson_has_the_same_columns_one_object_a_line(staff, campaign):

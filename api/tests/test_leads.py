@@ -10,7 +10,7 @@ from django.utils import timezone
 from api import idempotency, rows
 from api.tests.helpers import api_client
 from leadmgr.testing import make_assistant, make_campaign, make_lead
-from leads import csvio, lifecycle, phones, services
+from leads import lifecycle, phones, services
 from leads import variables as lead_variables
 from leads.models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
 
@@ -92,7 +92,7 @@ def test_create_refuses_processing_with_the_imports_sentence(op, campaign):
     )
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["errors"] == [{"field": "status", "message": csvio.E_STATUS_PROCESSING}]
+    assert response.json()["errors"] == [{"field": "status", "message": lifecycle.E_STATUS_PROCESSING}]
     assert Lead.objects.count() == 0
 
 

@@ -14,7 +14,7 @@ from compliance import dnc_csv, selectors, services
 from compliance.hashing import number_hash
 from compliance.models import DoNotCallEntry
 from leadmgr.testing import make_campaign
-from leads.csvio import CSVFileError
+from leads.csv.errors import CSVFileError
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from compliance import services as compliance_services
 from compliance.erasure import erase_number
 from leadmgr.testing import make_campaign, make_lead
-from leads import csvio, services
+from leads import services
+from leads.csv import importer
 from leads.models import Lead
 
 pytestmark = pytest.mark.django_db
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.django_db
 A, B, C = "+14155550101", "+14155550102", "+14155550103"
 
 
-def run(text: str, **options) -> csvio.ImportResult:
-    return csvio.import_leads(io.BytesIO(text.encode()), **options)
+def run(text: str, **options) -> importer.ImportResult:
+    return importer.import_leads(io.BytesIO(text.encode()), importer.ImportOptions(**options))
 
 
 def test_the_import_skips_listed_primaries_apart_from_invalid_rows_even_when_strict(campaign):

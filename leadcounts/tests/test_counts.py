@@ -23,8 +23,9 @@ from campaigns.tests.helpers import simulated
 from leadcounts import selectors, services
 from leadcounts.models import StatusCount, StatusCountDelta
 from leadmgr.testing import make_assistant, make_campaign
-from leads import attempts, csvio, lifecycle
+from leads import attempts, lifecycle
 from leads import services as lead_services
+from leads.csv import importer
 from leads.models import Lead, Status
 
 MANUAL = [Status.CREATED, Status.SCHEDULED, Status.RESCHEDULED, Status.COMPLETED, Status.MAX_RETRIES]
@@ -74,7 +75,9 @@ def op_import(campaigns, data):
         st.lists(st.sampled_from(["", "scheduled", "completed", "max_retries"]), min_size=1, max_size=5)
     )
     rows = "".join(f"{phone()},{s},B\n" for s in statuses)
-    csvio.import_leads(io.BytesIO(f"phone,status,customer_name\n{rows}".encode()), campaign=campaign)
+    importer.import_leads(
+        io.BytesIO(f"phone,status,customer_name\n{rows}".encode()), importer.ImportOptions(campaign=campaign)
+    )
 
 
 def op_manual(campaigns, data):
@@ -217,7 +220,9 @@ def _suspensions(queries) -> list[str]:
 
 def _import(campaign, statuses: list[str]) -> None:
     rows = "".join(f"{phone()},{s},B\n" for s in statuses)
-    csvio.import_leads(io.BytesIO(f"phone,status,customer_name\n{rows}".encode()), campaign=campaign)
+    importer.import_leads(
+        io.BytesIO(f"phone,status,customer_name\n{rows}".encode()), importer.ImportOptions(campaign=campaign)
+    )
 
 
 def test_the_import_counts_per_batch_not_per_lead(two_campaigns):

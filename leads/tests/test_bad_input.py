@@ -195,11 +195,11 @@ def test_the_table_says_an_invalid_variable_name_is_invalid(signed_in, campaign)
 
 
 def test_an_export_of_a_filter_that_matches_nothing_is_the_header_alone(campaign):
-    from leads import csvio
+    from leads.csv import exporter
 
     make_lead(campaign)
     for with_secondary in (False, True):
-        chunks = list(csvio.export_csv(Lead.objects.none(), with_secondary=with_secondary))
+        chunks = list(exporter.export_csv(Lead.objects.none(), with_secondary=with_secondary))
         assert "".join(chunks).splitlines()[0].startswith("id,phone")
         assert len("".join(chunks).splitlines()) == 1
 

@@ -1,4 +1,4 @@
-"""The Django admin's import and export of leads: csvio's rules and format, permissions enforced."""
+"""The Django admin's import and export of leads: the leads.csv rules and format, permissions enforced."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def admin_upload(client, text: str):
     )
 
 
-def test_the_admin_import_checks_rows_with_csvio_and_writes_nothing_before_confirm(
+def test_the_admin_import_checks_rows_with_the_csv_importer_and_writes_nothing_before_confirm(
     client, admin_user, campaign
 ):
     client.force_login(admin_user)

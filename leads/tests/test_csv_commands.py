@@ -9,7 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from leadmgr.testing import make_campaign, make_lead
-from leads import csvio, phones, xlsxio
+from leads import phones
+from leads.csv import errors, xlsx
 from leads.management.commands import export_leads, import_leads
 from leads.models import Lead, Status
 
@@ -92,7 +93,7 @@ def test_import_refuses_an_unknown_campaign(campaign, tmp_path):
 
 def test_import_refuses_a_file_that_is_not_csv(campaign, tmp_path):
     # .xlsx is read as a workbook (by its extension): binary data anywhere else is not CSV.
-    for name, message in (("leads.csv", csvio.E_FILE_BINARY), ("leads.xlsx", xlsxio.E_XLSX_UNREADABLE)):
+    for name, message in (("leads.csv", errors.E_FILE_BINARY), ("leads.xlsx", xlsx.E_XLSX_UNREADABLE)):
         path = tmp_path / name
         path.write_bytes(b"PK\x03\x04\x00\x00binary")
         with pytest.raises(CommandError) as exc:

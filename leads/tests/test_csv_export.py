@@ -11,19 +11,20 @@ from hypothesis import strategies as st
 
 from campaigns.models import Campaign
 from leadmgr.testing import make_assistant, make_campaign, make_lead, next_phone
-from leads import csvio, selectors
+from leads import selectors
+from leads.csv import columns, exporter, importer
 from leads.models import Lead, SecondaryContact, Status
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
 
 def export(leads=None, **options) -> list[dict[str, str]]:
-    text = "".join(csvio.export_csv(leads if leads is not None else Lead.objects.all(), **options))
+    text = "".join(exporter.export_csv(leads if leads is not None else Lead.objects.all(), **options))
     return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 def header(leads=None, **options) -> list[str]:
-    text = "".join(csvio.export_csv(leads if leads is not None else Lead.objects.all(), **options))
+    text = "".join(exporter.export_csv(leads if leads is not None else Lead.objects.all(), **options))
     return next(csv.reader(io.StringIO(text, newline="")))
 
 
@@ -38,7 +39,7 @@ def test_it_writes_the_fixed_columns_then_the_variables_then_the_contacts(campai
     )
     SecondaryContact.objects.filter(phone="+14155550101").update(variables={"role": "CTO"})
     assert header(with_secondary=True) == [
-        *csvio.CORE_COLUMNS,
+        *columns.CORE_COLUMNS,
         "customer_name",
         "company",
         "zeta",
@@ -118,7 +119,7 @@ def test_non_text_variable_values_are_written_as_json(campaign):
 def test_it_streams_the_header_first_and_then_bounded_chunks(campaign):
     for _ in range(25):
         make_lead(campaign)
-    chunks = csvio.export_csv(Lead.objects.all(), chunk_size=10)
+    chunks = exporter.export_csv(Lead.objects.all(), chunk_size=10)
     first = next(chunks)
     assert first.startswith("id,phone,")
     assert first.count("\n") == 1
@@ -206,10 +207,10 @@ def test_an_export_imports_back_into_equal_leads(db, leads, status_filter):
             )
     chosen = selectors.lead_list(statuses=[status_filter] if status_filter else None)
     expected = {item for item in snapshot() if status_filter is None or item[2] == status_filter}
-    data = "".join(csvio.export_csv(chosen, with_secondary=True)).encode("utf-8")
+    data = "".join(exporter.export_csv(chosen, with_secondary=True)).encode("utf-8")
 
     Lead.objects.all().delete()
-    result = csvio.import_leads(io.BytesIO(data)) if expected else None
+    result = importer.import_leads(io.BytesIO(data)) if expected else None
     if result is not None:
         assert result.rejected == []
         assert result.created == len(expected)
@@ -237,5 +238,5 @@ def test_an_export_reads_in_bounded_batches_with_a_fixed_number_of_queries(
     # (campaigns, variables), 1 most contacts per lead. Then 1 campaign names, 1 the leads
     # (read in batches from one cursor), and 1 contacts query per batch of 10 leads (3 batches).
     with django_assert_num_queries(9):
-        chunks = list(csvio.export_csv(Lead.objects.all(), with_secondary=True, chunk_size=10))
+        chunks = list(exporter.export_csv(Lead.objects.all(), with_secondary=True, chunk_size=10))
     assert len(chunks) == 4

@@ -11,7 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError
 
 from leadmgr.testing import make_campaign
-from leads import csv_views, csvio, xlsxio
+from leads import csv_views
+from leads.csv import columns, errors, importer, reader
+from leads.csv import xlsx as workbook
 from leads.models import CsvJob, Lead
 from leads.tests.test_csv_commands import call
 from leads.tests.test_csv_jobs import run_worker
@@ -25,8 +27,14 @@ def upload_dir(settings, tmp_path):
     return settings.LEADMGR_IMPORT_DIR
 
 
-def run(data: bytes, **options) -> csvio.ImportResult:
-    return csvio.import_leads(io.BytesIO(data), **options)
+def run(data: bytes, *, filename=None, delimiter=None, sheet=None, **options) -> importer.ImportResult:
+    return importer.import_leads(
+        io.BytesIO(data),
+        importer.ImportOptions(**options),
+        filename=filename,
+        delimiter=delimiter,
+        sheet=sheet,
+    )
 
 
 def stored() -> list[tuple]:
@@ -71,7 +79,7 @@ def test_the_delimiter_is_detected_from_the_header(campaign, delimiter, name):
 
 def test_a_quoted_header_name_with_commas_does_not_fool_the_detection(campaign):
     text = f'phone;"customer_name";company\n{P1};"Sarah, the boss";Acme\n'
-    assert csvio.detect_delimiter(b'"a,b,c";phone;x\n1,2,3,4,5,6') == ";"
+    assert reader.detect_delimiter(b'"a,b,c";phone;x\n1,2,3,4,5,6') == ";"
     result = run(text.encode(), campaign=campaign)
     assert stored() == [(P1, {"customer_name": "Sarah, the boss", "company": "Acme"})]
     assert result.source == "CSV, semicolon-separated (detected from the header)"
@@ -81,17 +89,17 @@ def test_a_chosen_delimiter_wins_over_the_detection(campaign):
     result = run(f"phone|customer_name\n{P1}|Sarah\n".encode(), campaign=campaign, delimiter="|")
     assert result.source == "CSV, pipe-separated (as chosen)"
     # Told it is comma-separated, a semicolon file is one column: the choice is obeyed.
-    with pytest.raises(csvio.CSVFileError) as exc:
+    with pytest.raises(errors.CSVFileError) as exc:
         run(f"phone;customer_name\n{P1};Sarah\n".encode(), campaign=campaign, delimiter=",")
-    assert exc.value.message == csvio.E_BAD_COLUMN.format(
+    assert exc.value.message == errors.E_BAD_COLUMN.format(
         name="phone;customer_name", suggestion="phone_customer_name"
     )
 
 
 def test_an_unknown_delimiter_is_refused(campaign):
-    with pytest.raises(csvio.CSVFileError) as exc:
+    with pytest.raises(errors.CSVFileError) as exc:
         run(f"phone\n{P1}\n".encode(), campaign=campaign, delimiter=":")
-    assert exc.value.message == csvio.E_BAD_DELIMITER.format(value=":")
+    assert exc.value.message == errors.E_BAD_DELIMITER.format(value=":")
 
 
 def upload(client, name: str, data: bytes, **fields):
@@ -145,7 +153,7 @@ def test_import_leads_takes_a_delimiter_or_detects_it(campaign, tmp_path):
     assert (code, stored()) == (0, [(P1, {"customer_name": "Sarah"})])
     with pytest.raises(CommandError) as exc:
         call("import_leads", str(path), "--campaign", "Spring", "--delimiter", "x")
-    assert str(exc.value) == f"{path}: " + csvio.E_BAD_DELIMITER.format(value="x")
+    assert str(exc.value) == f"{path}: " + errors.E_BAD_DELIMITER.format(value="x")
 
 
 # --- Excel import -------------------------------------------------------------------------------
@@ -184,21 +192,24 @@ def test_a_chosen_sheet_is_read_and_a_missing_one_is_named(campaign):
     data = xlsx([["nothing here"]], sheets={"March": [["phone", "customer_name"], [P1, "Sarah"]]})
     result = run(data, campaign=campaign, filename="x.xlsx", sheet="March")
     assert result.written and result.source == "Excel workbook, sheet 'March'"
-    with pytest.raises(csvio.CSVFileError) as exc:
+    with pytest.raises(errors.CSVFileError) as exc:
         run(data, campaign=campaign, filename="x.xlsx", sheet="April")
-    assert exc.value.message == xlsxio.E_XLSX_NO_SHEET.format(name="April", names="'Leads', 'March'")
+    assert exc.value.message == workbook.E_XLSX_NO_SHEET.format(name="April", names="'Leads', 'March'")
 
 
 @pytest.mark.parametrize("data", [b"PK\x03\x04\x00\x00", b"phone\n+14155550100\n", b""])
 def test_a_file_named_xlsx_that_is_not_a_workbook_is_refused(campaign, data):
-    with pytest.raises(csvio.CSVFileError) as exc:
+    with pytest.raises(errors.CSVFileError) as exc:
         run(data, campaign=campaign, filename="x.xlsx")
-    assert exc.value.message == xlsxio.E_XLSX_UNREADABLE
+    assert exc.value.message == workbook.E_XLSX_UNREADABLE
 
 
 def test_an_xlsx_header_only_or_empty_sheet_says_so(campaign):
-    for rows, message in (([], csvio.E_FILE_EMPTY), ([["phone", "customer_name"]], csvio.E_FILE_HEADER_ONLY)):
-        with pytest.raises(csvio.CSVFileError) as exc:
+    for rows, message in (
+        ([], errors.E_FILE_EMPTY),
+        ([["phone", "customer_name"]], errors.E_FILE_HEADER_ONLY),
+    ):
+        with pytest.raises(errors.CSVFileError) as exc:
             run(xlsx(rows), campaign=campaign, filename="x.xlsx")
         assert exc.value.message == message
 
@@ -261,7 +272,7 @@ def test_the_export_page_downloads_the_same_columns_as_an_xlsx_workbook(client, 
     csv_body = b"".join(client.get("/leads/export/?download=1&with_secondary=1").streaming_content)
     response = client.get("/leads/export/?download=1&with_secondary=1&format=xlsx")
     assert response.status_code == 200
-    assert response["Content-Type"] == xlsxio.XLSX_CONTENT_TYPE
+    assert response["Content-Type"] == workbook.XLSX_CONTENT_TYPE
     assert response["Content-Disposition"].startswith('attachment; filename="leads-')
     assert response["Content-Disposition"].endswith('.xlsx"')
     rows = read_xlsx(b"".join(response.streaming_content))
@@ -321,24 +332,24 @@ def test_each_campaign_has_a_sample_xlsx_refused_when_unchanged(client, staff, c
     page = client.get("/leads/import/").content.decode()
     assert f'href="/leads/import/sample/{campaign.pk}.xlsx"' in page
     response = client.get(f"/leads/import/sample/{campaign.pk}.xlsx")
-    assert response["Content-Type"] == xlsxio.XLSX_CONTENT_TYPE
+    assert response["Content-Type"] == workbook.XLSX_CONTENT_TYPE
     assert response["Content-Disposition"] == f'attachment; filename="sample-{campaign.pk}.xlsx"'
     assert read_xlsx(response.content) == [
         ["phone", "campaign", "status", "customer_name", "company", "secondary_1_phone"],
-        [csvio.SAMPLE_PHONE, "Spring", "created", "example customer_name", "example company", ""],
+        [columns.SAMPLE_PHONE, "Spring", "created", "example customer_name", "example company", ""],
     ]
     result = run(response.content, filename="sample.xlsx", dry_run=True)
     assert [e.message for r in result.rejected for e in r.errors] == [
-        csvio.E_SAMPLE_ROW.format(phone="+12025550100")
+        errors.E_SAMPLE_ROW.format(phone="+12025550100")
     ]
 
 
 def test_the_sample_phone_is_reserved_for_fiction_and_still_valid():
     import phonenumbers
 
-    number = phonenumbers.parse(csvio.SAMPLE_PHONE)
+    number = phonenumbers.parse(columns.SAMPLE_PHONE)
     assert phonenumbers.is_valid_number(number)
-    assert csvio.SAMPLE_PHONE[-7:-2] == "55501"  # NANP 555-0100..0199: fictional use only
+    assert columns.SAMPLE_PHONE[-7:-2] == "55501"  # NANP 555-0100..0199: fictional use only
 
 
 # --- Banners, Back, running campaigns -----------------------------------------------------------
@@ -416,7 +427,7 @@ def test_no_warning_for_a_paused_campaign_or_a_closed_window(client, staff):
 
 
 def test_a_workbook_read_by_a_process_of_its_own_gives_the_same_rows_and_lines(campaign, monkeypatch):
-    monkeypatch.setattr(xlsxio, "READER_CHUNK", 2)  # several messages for a short sheet
+    monkeypatch.setattr(workbook, "READER_CHUNK", 2)  # several messages for a short sheet
     rows = [["phone", "customer_name"]] + [[14155550100 + i, f"Name {i}"] for i in range(7)]
     rows.insert(4, [])
     rows.append(["+1415", "X"])

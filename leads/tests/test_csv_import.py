@@ -11,24 +11,25 @@ from django.db import connection
 from django.utils import timezone
 
 from leadmgr.testing import make_assistant, make_campaign, make_lead
-from leads import csvio, phones, services
+from leads import lifecycle, phones, services
 from leads import variables as lead_variables
+from leads.csv import errors, importer
 from leads.models import Lead, SecondaryContact, Status, StatusChange
 
 P1, P2, P3, P4 = "+14155550100", "+14155550101", "+14155550102", "+14155550103"
 
 
-def run(text: str | bytes, **options) -> csvio.ImportResult:
+def run(text: str | bytes, **options) -> importer.ImportResult:
     data = text.encode("utf-8") if isinstance(text, str) else text
-    return csvio.import_leads(io.BytesIO(data), **options)
+    return importer.import_leads(io.BytesIO(data), importer.ImportOptions(**options))
 
 
-def errors_of(result: csvio.ImportResult) -> list[tuple[int, str, str]]:
+def errors_of(result: importer.ImportResult) -> list[tuple[int, str, str]]:
     return [(e.line, e.column, e.message) for r in result.rejected for e in r.errors]
 
 
 def file_error(text: str | bytes, **options) -> str:
-    with pytest.raises(csvio.CSVFileError) as exc:
+    with pytest.raises(errors.CSVFileError) as exc:
         run(text, **options)
     return exc.value.message
 
@@ -144,14 +145,14 @@ def test_status_is_a_slug_or_a_label_and_empty_means_created(campaign, cell, sta
 
 def test_it_refuses_processing(campaign):
     result = run(f"phone,status,customer_name\n{P1},processing,Sarah\n", campaign=campaign)
-    assert errors_of(result) == [(2, "status", csvio.E_STATUS_PROCESSING)]
+    assert errors_of(result) == [(2, "status", lifecycle.E_STATUS_PROCESSING)]
     assert not Lead.objects.exists()
 
 
 def test_it_refuses_an_unknown_status(campaign):
     result = run(f"phone,status,customer_name\n{P1},done,Sarah\n", campaign=campaign)
     choices = "created, scheduled, rescheduled, completed, max_retries"
-    assert errors_of(result) == [(2, "status", csvio.E_STATUS_UNKNOWN.format(value="done", choices=choices))]
+    assert errors_of(result) == [(2, "status", errors.E_STATUS_UNKNOWN.format(value="done", choices=choices))]
 
 
 def test_next_attempt_at_is_kept_for_scheduled_and_defaults_for_rescheduled(campaign):
@@ -175,21 +176,23 @@ def test_next_attempt_at_goes_only_with_scheduled_or_rescheduled(campaign):
         f"phone,status,next_attempt_at,customer_name\n{P1},completed,2026-12-01T09:30:00Z,A\n",
         campaign=campaign,
     )
-    assert errors_of(result) == [(2, "next_attempt_at", csvio.E_NEXT_AT_STATUS)]
+    assert errors_of(result) == [(2, "next_attempt_at", lifecycle.E_NEXT_AT_STATUS)]
 
 
 def test_it_refuses_a_next_attempt_at_that_is_not_iso_8601(campaign):
     result = run(
         f"phone,status,next_attempt_at,customer_name\n{P1},scheduled,next tuesday,A\n", campaign=campaign
     )
-    assert errors_of(result) == [(2, "next_attempt_at", csvio.E_NEXT_AT_INVALID.format(value="next tuesday"))]
+    assert errors_of(result) == [
+        (2, "next_attempt_at", errors.E_NEXT_AT_INVALID.format(value="next tuesday"))
+    ]
 
 
 def test_an_imported_status_other_than_created_is_recorded_in_the_history(campaign, staff):
     run(f"phone,status,customer_name\n{P1},completed,A\n{P2},,B\n", campaign=campaign, user=staff)
     assert list(
         StatusChange.objects.values_list("lead__phone", "from_status", "to_status", "user", "reason")
-    ) == [(P1, "", "completed", staff.pk, csvio.REASON_IMPORTED)]
+    ) == [(P1, "", "completed", staff.pk, lifecycle.REASON_IMPORTED)]
 
 
 # --- Phones -------------------------------------------------------------------------------------
@@ -234,7 +237,7 @@ def test_an_invalid_secondary_phone_names_its_column(campaign):
 
 def test_secondary_variables_need_a_secondary_phone(campaign):
     result = run(f"phone,customer_name,secondary_1_phone,secondary_1_role\n{P1},A,,CTO\n", campaign=campaign)
-    assert errors_of(result) == [(2, "secondary_1_phone", csvio.E_CONTACT_VARS_WITHOUT_PHONE.format(n=1))]
+    assert errors_of(result) == [(2, "secondary_1_phone", errors.E_CONTACT_VARS_WITHOUT_PHONE.format(n=1))]
 
 
 def test_an_empty_primary_phone_is_rejected(campaign):
@@ -248,20 +251,20 @@ def test_an_empty_primary_phone_is_rejected(campaign):
 def test_the_campaign_column_names_an_existing_campaign(campaign):
     result = run(f"phone,campaign,customer_name\n{P1},Autumn,A\n{P2},,B\n")
     assert errors_of(result) == [
-        (2, "campaign", csvio.E_CAMPAIGN_UNKNOWN.format(name="Autumn")),
-        (3, "campaign", csvio.E_CAMPAIGN_EMPTY),
+        (2, "campaign", errors.E_CAMPAIGN_UNKNOWN.format(name="Autumn")),
+        (3, "campaign", errors.E_CAMPAIGN_EMPTY),
     ]
 
 
 def test_without_a_campaign_column_the_import_must_name_the_campaign(campaign):
-    assert file_error(f"phone,customer_name\n{P1},A\n") == csvio.E_NO_CAMPAIGN
+    assert file_error(f"phone,customer_name\n{P1},A\n") == errors.E_NO_CAMPAIGN
 
 
 def test_a_row_for_another_campaign_than_the_chosen_one_is_rejected(campaign):
     make_campaign("Autumn")
     result = run(f"phone,campaign,customer_name\n{P1},Autumn,A\n{P2},Spring,B\n", campaign=campaign)
     assert errors_of(result) == [
-        (2, "campaign", csvio.E_CAMPAIGN_OTHER.format(name="Autumn", chosen="Spring"))
+        (2, "campaign", errors.E_CAMPAIGN_OTHER.format(name="Autumn", chosen="Spring"))
     ]
 
 
@@ -289,7 +292,7 @@ def test_required_variables_must_be_set_after_defaults(db):
 def test_a_phone_twice_in_the_file_is_rejected_on_its_second_line(campaign):
     result = run(f"phone,customer_name\n{P1},A\n{P2},B\n+1 415 555 0100,C\n", campaign=campaign)
     assert errors_of(result) == [
-        (4, "phone", csvio.E_DUPLICATE_IN_FILE.format(phone=P1, line=2, campaign="Spring"))
+        (4, "phone", errors.E_DUPLICATE_IN_FILE.format(phone=P1, line=2, campaign="Spring"))
     ]
 
 
@@ -352,7 +355,7 @@ def test_it_writes_nothing_when_the_counts_differ_from_the_preview(campaign):
         expect={"created": 0, "updated": 0, "skipped": 1, "rejected": 0},
     )
     assert not result.written and not Lead.objects.exists()
-    assert result.error == csvio.E_CHANGED_SINCE_PREVIEW.format(
+    assert result.error == errors.E_CHANGED_SINCE_PREVIEW.format(
         previewed="0 created, 0 updated, 1 skipped, 0 rejected",
         now="1 created, 0 updated, 0 skipped, 0 rejected",
     )
@@ -364,7 +367,7 @@ def test_the_rejected_rows_come_back_as_csv_with_a_reason(campaign):
         campaign=campaign,
         skip_invalid=True,
     )
-    text = "".join(csvio.rejected_csv(result))
+    text = "".join(importer.rejected_csv(result))
     assert text.splitlines() == [
         "phone,customer_name,company,reason",
         "'+1415,'=cmd(),y,line 3: phone: " + phones.E_PHONE_INVALID.format(value="+1415").replace("'", "'"),
@@ -415,7 +418,7 @@ def test_line_numbers_count_physical_lines_including_quoted_newlines(campaign):
 
 def test_a_row_with_more_cells_than_the_header_is_rejected(campaign):
     result = run(f"phone,customer_name\n{P1},Smith, John\n{P2},B,\n", campaign=campaign)
-    assert errors_of(result) == [(2, "", csvio.E_TOO_MANY_CELLS.format(cells=3, columns=2))]
+    assert errors_of(result) == [(2, "", errors.E_TOO_MANY_CELLS.format(cells=3, columns=2))]
 
 
 def test_a_short_row_leaves_the_missing_cells_empty(campaign):
@@ -425,54 +428,54 @@ def test_a_short_row_leaves_the_missing_cells_empty(campaign):
 
 @pytest.mark.parametrize("data", [b"", b"\xef\xbb\xbf", b"\r\n\r\n"])
 def test_an_empty_file_is_refused(campaign, data):
-    assert file_error(data, campaign=campaign) == csvio.E_FILE_EMPTY
+    assert file_error(data, campaign=campaign) == errors.E_FILE_EMPTY
 
 
 def test_a_header_without_rows_is_refused(campaign):
-    assert file_error("phone,customer_name\r\n", campaign=campaign) == csvio.E_FILE_HEADER_ONLY
+    assert file_error("phone,customer_name\r\n", campaign=campaign) == errors.E_FILE_HEADER_ONLY
 
 
 def test_a_binary_file_is_refused(campaign):
     xlsx = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" + bytes(range(256))
-    assert file_error(xlsx, campaign=campaign) == csvio.E_FILE_BINARY
+    assert file_error(xlsx, campaign=campaign) == errors.E_FILE_BINARY
 
 
 def test_a_file_that_is_not_utf8_is_refused_with_its_line(campaign):
     data = f"phone,customer_name\n{P1},A\n{P2},M\xfcller\n".encode("latin-1")
-    assert file_error(data, campaign=campaign) == csvio.E_FILE_NOT_UTF8.format(line=3)
+    assert file_error(data, campaign=campaign) == errors.E_FILE_NOT_UTF8.format(line=3)
     assert not Lead.objects.exists()
 
 
 def test_a_utf16_file_is_refused_with_what_to_do(campaign):
     data = f"phone,customer_name\n{P1},A\n".encode("utf-16")
-    assert file_error(data, campaign=campaign) == csvio.E_FILE_UTF16
+    assert file_error(data, campaign=campaign) == errors.E_FILE_UTF16
 
 
 def test_a_header_without_a_phone_column_is_refused(campaign):
-    assert file_error("name,company\nSarah,Acme\n", campaign=campaign) == csvio.E_NO_PHONE_COLUMN
+    assert file_error("name,company\nSarah,Acme\n", campaign=campaign) == errors.E_NO_PHONE_COLUMN
 
 
 def test_a_column_meaning_the_same_twice_is_refused(campaign):
     assert file_error(
         f"phone,Phone Number\n{P1},{P2}\n", campaign=campaign
-    ) == csvio.E_DUPLICATE_COLUMN.format(first="1 ('phone')", second="2 ('Phone Number')", name="phone")
+    ) == errors.E_DUPLICATE_COLUMN.format(first="1 ('phone')", second="2 ('Phone Number')", name="phone")
 
 
 def test_a_column_that_cannot_be_a_variable_name_is_refused(campaign):
-    assert file_error(f"phone,Customer Name\n{P1},A\n", campaign=campaign) == csvio.E_BAD_COLUMN.format(
+    assert file_error(f"phone,Customer Name\n{P1},A\n", campaign=campaign) == errors.E_BAD_COLUMN.format(
         name="Customer Name", suggestion="customer_name"
     )
 
 
 def test_secondary_variables_without_their_phone_column_are_refused(campaign):
     assert file_error(f"phone,secondary_2_role\n{P1},CTO\n", campaign=campaign) == (
-        csvio.E_SECONDARY_WITHOUT_PHONE_COLUMN.format(name="secondary_2_role", n=2)
+        errors.E_SECONDARY_WITHOUT_PHONE_COLUMN.format(name="secondary_2_role", n=2)
     )
 
 
 def test_an_unnamed_column_with_a_value_is_rejected_and_an_empty_one_ignored(campaign):
     result = run(f"phone,customer_name,\n{P1},A,\n{P2},B,oops\n", campaign=campaign)
-    assert errors_of(result) == [(3, "column 3", csvio.E_UNNAMED_CELL.format(n=3))]
+    assert errors_of(result) == [(3, "column 3", errors.E_UNNAMED_CELL.format(n=3))]
 
 
 def test_it_reads_old_mac_line_endings(campaign):

@@ -18,7 +18,8 @@ from django_tasks_db.models import DBTaskResult
 
 from leadmgr.middleware import E_UPLOAD_TOO_LARGE
 from leadmgr.testing import make_lead, next_phone
-from leads import csv_views, csvio, jobs
+from leads import csv_views, jobs
+from leads.csv import errors
 from leads.models import CsvJob, Lead
 
 P1, P2 = "+14155550100", "+14155550101"
@@ -79,7 +80,7 @@ def test_a_nul_byte_after_the_first_8_kb_is_refused_with_its_line_at_preview(cli
     assert NUL_FILE.index("\x00") > 8192
     client.force_login(staff)
     response = upload(client, NUL_FILE, campaign=campaign.pk)
-    assert response.context["form"].errors == {"file": [csvio.E_FILE_NUL.format(line=402)]}
+    assert response.context["form"].errors == {"file": [errors.E_FILE_NUL.format(line=402)]}
     assert Lead.objects.count() == 0
 
 
@@ -88,7 +89,7 @@ def test_a_nul_byte_after_the_first_8_kb_is_refused_by_the_command(campaign, tmp
     path.write_text(NUL_FILE)
     with pytest.raises(CommandError) as caught:
         call_command("import_leads", str(path), "--campaign", campaign.name)
-    assert str(caught.value) == f"{path}: {csvio.E_FILE_NUL.format(line=402)}"
+    assert str(caught.value) == f"{path}: {errors.E_FILE_NUL.format(line=402)}"
     assert Lead.objects.count() == 0
 
 

@@ -7,7 +7,8 @@ import tracemalloc
 
 import pytest
 
-from leads import csvio, file_duplicates
+from leads import file_duplicates
+from leads.csv import errors, importer
 from leads.file_duplicates import FileDuplicates
 from leads.models import Lead
 
@@ -29,10 +30,12 @@ def test_a_duplicate_far_down_the_file_names_the_first_line(campaign, small_batc
     rows.append(f"{phone(39)},Last again")  # the last line repeats the one before it
     text = "phone,customer_name\n" + "\n".join(rows) + "\n"
     for dry_run in (True, False):
-        result = csvio.import_leads(io.BytesIO(text.encode()), campaign=campaign, dry_run=dry_run)
+        result = importer.import_leads(
+            io.BytesIO(text.encode()), importer.ImportOptions(campaign=campaign, dry_run=dry_run)
+        )
         assert [(e.line, e.column, e.message) for r in result.rejected for e in r.errors] == [
-            (32, "phone", csvio.E_DUPLICATE_IN_FILE.format(phone=phone(2), line=4, campaign="Spring")),
-            (43, "phone", csvio.E_DUPLICATE_IN_FILE.format(phone=phone(39), line=42, campaign="Spring")),
+            (32, "phone", errors.E_DUPLICATE_IN_FILE.format(phone=phone(2), line=4, campaign="Spring")),
+            (43, "phone", errors.E_DUPLICATE_IN_FILE.format(phone=phone(39), line=42, campaign="Spring")),
         ]
         assert not result.written and not Lead.objects.exists()  # strict: nothing written
 

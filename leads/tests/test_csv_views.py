@@ -10,7 +10,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from leadmgr.testing import make_campaign, make_lead
-from leads import csv_views, csvio, phones, xlsxio
+from leads import csv_views, phones
+from leads.csv import errors, importer, xlsx
 from leads.models import Lead, Status
 
 P1, P2, P3 = "+14155550100", "+14155550101", "+14155550102"
@@ -102,7 +103,7 @@ def test_confirm_writes_nothing_when_the_leads_changed_since_the_preview(client,
     assert response.status_code == 409
     assert Lead.objects.count() == 1
     assert response.context["result"].counts["skipped"] == 1
-    assert csvio.E_CHANGED_SINCE_PREVIEW.format(
+    assert errors.E_CHANGED_SINCE_PREVIEW.format(
         previewed="2 created, 0 updated, 0 skipped, 0 rejected",
         now="1 created, 0 updated, 1 skipped, 0 rejected",
     ) in [str(m) for m in response.context["messages"]]
@@ -156,7 +157,7 @@ def test_a_file_that_cannot_be_imported_is_reported_on_the_form(client, staff, c
     response = upload(client, "", campaign=campaign.pk)
     assert response.status_code == 200
     assert response.context["form"].errors == {"file": ["The submitted file is empty."]}
-    for name, message in (("x.csv", csvio.E_FILE_BINARY), ("x.xlsx", xlsxio.E_XLSX_UNREADABLE)):
+    for name, message in (("x.csv", errors.E_FILE_BINARY), ("x.xlsx", xlsx.E_XLSX_UNREADABLE)):
         # Binary data: refused as CSV, or as a broken workbook when the name says .xlsx.
         response = client.post(
             "/leads/import/",
@@ -178,12 +179,12 @@ def test_the_sample_csv_has_the_assistants_variables(client, staff, campaign):
     # Its one row is an example: a number reserved for fiction, values marked as examples, and
     # refused when imported unchanged (everything else about it passes the checks).
     assert lines[1] == "+12025550100,Spring,created,example customer_name,example company,"
-    result = csvio.import_leads(io.BytesIO(response.content), dry_run=True)
+    result = importer.import_leads(io.BytesIO(response.content), importer.ImportOptions(dry_run=True))
     assert [(e.line, e.column, e.message) for r in result.rejected for e in r.errors] == [
-        (2, "phone", csvio.E_SAMPLE_ROW.format(phone="+12025550100"))
+        (2, "phone", errors.E_SAMPLE_ROW.format(phone="+12025550100"))
     ]
     edited = response.content.replace(b"+12025550100", P1.encode())
-    result = csvio.import_leads(io.BytesIO(edited), dry_run=True)
+    result = importer.import_leads(io.BytesIO(edited), importer.ImportOptions(dry_run=True))
     assert result.counts["created"] == 1 and not result.rejected
 
 

@@ -7,17 +7,18 @@ import io
 
 from leadmgr.testing import make_assistant, make_campaign, make_lead
 from leadmgr.tests import test_copy_database as copying
-from leads import csvio, variable_names
+from leads import variable_names
+from leads.csv import columns, exporter, importer
 from leads.models import Lead, SecondaryContact, Status
 
 
 def header(leads=None, **options) -> list[str]:
-    text = "".join(csvio.export_csv(leads if leads is not None else Lead.objects.all(), **options))
+    text = "".join(exporter.export_csv(leads if leads is not None else Lead.objects.all(), **options))
     return next(csv.reader(io.StringIO(text, newline="")))
 
 
 def variables_of(leads=None, **options) -> list[str]:
-    return [n for n in header(leads, **options) if n not in csvio.CORE_COLUMNS]
+    return [n for n in header(leads, **options) if n not in columns.CORE_COLUMNS]
 
 
 def test_names_of_leads_added_by_any_door_are_found_before_and_after_catch_up(campaign):
@@ -71,19 +72,19 @@ def test_a_name_nobody_uses_any_more_stays_until_a_rebuild(campaign):
     variable_names.catch_up()
     Lead.objects.filter(pk=lead.pk).update(variables={"customer_name": "A"})
     assert variables_of() == ["customer_name", "old"]
-    [row] = csv.DictReader(io.StringIO("".join(csvio.export_csv(Lead.objects.all())), newline=""))
+    [row] = csv.DictReader(io.StringIO("".join(exporter.export_csv(Lead.objects.all())), newline=""))
     assert row["old"] == ""
     variable_names.rebuild()
     assert variables_of() == ["customer_name"]
 
 
 def test_an_import_records_its_names(campaign):
-    csvio.import_leads(
+    importer.import_leads(
         io.BytesIO(
             b"phone,customer_name,source,secondary_1_phone,secondary_1_role\n"
             b"+14155550100,A,fair,+14155550101,CTO\n"
         ),
-        campaign=campaign,
+        importer.ImportOptions(campaign=campaign),
     )
     from django.db import connection
 

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from leadmgr.testing import make_lead, set_sqlite_statistics
-from leads import csvio
+from leads.csv import importer
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's planner statistics")
 
@@ -32,8 +32,8 @@ def indexes(table: str) -> list[str]:
         return [name for (name,) in cursor.fetchall()]
 
 
-def run(text: str) -> csvio.ImportResult:
-    return csvio.import_leads(io.BytesIO(text.encode()))
+def run(text: str) -> importer.ImportResult:
+    return importer.import_leads(io.BytesIO(text.encode()))
 
 
 def test_an_import_gives_the_leads_and_campaigns_tables_statistics(campaign):

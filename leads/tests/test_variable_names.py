@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from campaigns.models import E_VARIABLE_NAME, AssistantVariable, validate_variable_name
 from leadmgr.testing import make_lead
-from leads import csvio
 from leads import variables as lead_variables
+from leads.csv import columns, errors, exporter, importer
 from leads.forms import VariableFormSet, formset_values
 from leads.models import Lead
 
@@ -128,14 +128,14 @@ def test_the_admin_caps_the_variables(admin_client, campaign, settings):
 
 
 def test_the_import_header_refuses_a_formula_column():
-    with pytest.raises(csvio.CSVFileError) as caught:
-        csvio.read_header(["phone", FORMULA])
+    with pytest.raises(errors.CSVFileError) as caught:
+        columns.read_header(["phone", FORMULA])
     assert "is not a variable name" in caught.value.message
 
 
 def test_the_import_header_refuses_a_bad_secondary_variable():
-    with pytest.raises(csvio.CSVFileError):
-        csvio.read_header(["phone", "secondary_1_phone", "secondary_1__x"])
+    with pytest.raises(errors.CSVFileError):
+        columns.read_header(["phone", "secondary_1_phone", "secondary_1__x"])
 
 
 def test_the_import_caps_variable_columns_before_reading_any_row(campaign, settings):
@@ -143,24 +143,26 @@ def test_the_import_caps_variable_columns_before_reading_any_row(campaign, setti
     names = ["phone", *(f"v{i}" for i in range(10_000))]
     # A row that would fail if it were read: the header alone must refuse the file.
     body = ",".join(names) + "\r\nnot-a-phone\r\n"
-    with pytest.raises(csvio.CSVFileError) as caught:
-        csvio.import_leads(io.BytesIO(body.encode()), campaign=campaign)
-    assert caught.value.message == csvio.E_TOO_MANY_VARIABLE_COLUMNS.format(count=10_000, whose="", limit=200)
+    with pytest.raises(errors.CSVFileError) as caught:
+        importer.import_leads(io.BytesIO(body.encode()), importer.ImportOptions(campaign=campaign))
+    assert caught.value.message == errors.E_TOO_MANY_VARIABLE_COLUMNS.format(
+        count=10_000, whose="", limit=200
+    )
     assert not Lead.objects.exists()
 
 
 def test_the_cap_counts_secondary_contact_variables_too(settings):
     settings.LEADMGR_MAX_VARIABLES_PER_LEAD = 1
-    csvio.read_header(["phone", "a", "secondary_1_phone", "secondary_1_b"])
-    with pytest.raises(csvio.CSVFileError) as caught:
-        csvio.read_header(["phone", "secondary_1_phone", "secondary_1_a", "secondary_1_b"])
+    columns.read_header(["phone", "a", "secondary_1_phone", "secondary_1_b"])
+    with pytest.raises(errors.CSVFileError) as caught:
+        columns.read_header(["phone", "secondary_1_phone", "secondary_1_a", "secondary_1_b"])
     assert "for secondary contacts" in caught.value.message
 
 
 def test_the_export_neutralises_header_cells(campaign):
     # A key stored before the rule (or around it): the export must still not write a formula.
     make_lead(campaign, variables={"customer_name": "Sarah", FORMULA: "x"})
-    text = "".join(csvio.export_csv(Lead.objects.all()))
+    text = "".join(exporter.export_csv(Lead.objects.all()))
     header = next(csv.reader(io.StringIO(text)))
     assert "'" + FORMULA in header
     assert not any(cell[:1] in ("=", "+", "-", "@") for cell in header)

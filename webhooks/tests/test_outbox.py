@@ -13,7 +13,8 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Campaign
 from leadmgr.testing import make_lead, next_phone
-from leads import attempts, csvio, lifecycle, services
+from leads import attempts, lifecycle, services
+from leads.csv import importer
 from leads.models import CallAttempt, Lead, Status
 from webhooks.models import Delivery
 
@@ -134,11 +135,9 @@ def test_an_import_emits_lead_created_per_row_and_import_finished(campaign, staf
     subscribe("http://127.0.0.1:9/x")
     phones = [next_phone() for _ in range(25)]
     rows = "".join(f"{p},N{i},{'completed' if i == 0 else ''}\n" for i, p in enumerate(phones))
-    result = csvio.import_leads(
+    result = importer.import_leads(
         io.BytesIO(f"phone,customer_name,status\n{rows}".encode()),
-        campaign=campaign,
-        user=staff,
-        batch_size=10,
+        importer.ImportOptions(campaign=campaign, user=staff, batch_size=10),
     )
     assert result.created == 25
     created = events("lead.created")
@@ -162,7 +161,7 @@ def test_an_import_emits_lead_created_per_row_and_import_finished(campaign, staf
 def test_a_strict_import_with_a_rejected_row_writes_no_event(campaign):
     subscribe("http://127.0.0.1:9/x")
     body = f"phone,customer_name\n{next_phone()},A\nnot-a-phone,B\n".encode()
-    result = csvio.import_leads(io.BytesIO(body), campaign=campaign)
+    result = importer.import_leads(io.BytesIO(body), importer.ImportOptions(campaign=campaign))
     assert not result.written
     assert Delivery.objects.count() == 0
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import Campaign
 from compliance.dnc_csv import import_dnc
-from leads.csvio import CSVFileError
+from leads.csv.errors import CSVFileError
 
 # From this size on, phone numbers are checked in worker processes (as import_leads does).
 WORKERS_FROM_BYTES = 1_000_000

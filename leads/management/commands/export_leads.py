@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import E_VARIABLE_NAME, VARIABLE_NAME_RE, Campaign
 from compliance.audit import audited, record_export
-from leads import csvio, selectors, xlsxio
+from leads import selectors
+from leads.csv import exporter, xlsx
 from leads.models import Status
 
 E_NO_SUCH_CAMPAIGN = "Campaign {name!r} does not exist."
@@ -83,17 +84,17 @@ class Command(BaseCommand):
         } | {"status": statuses}
         audit = {"user": None, "filters": filters, "columns": columns, "channel": "command"}
         output = options["output"]
-        fmt = options["format"] or ("xlsx" if xlsxio.is_xlsx(output) else "csv")
+        fmt = options["format"] or ("xlsx" if xlsx.is_xlsx(output) else "csv")
         if fmt == "xlsx":
             if output:
                 with open(output, "wb") as out:
-                    rows = csvio.export_xlsx(
+                    rows = exporter.export_xlsx(
                         leads, out, columns=columns, with_secondary=options["with_secondary"]
                     )
             else:
                 # A zip is written in one piece at the end: build it aside, then copy it out.
                 with tempfile.TemporaryFile() as out:
-                    rows = csvio.export_xlsx(
+                    rows = exporter.export_xlsx(
                         leads, out, columns=columns, with_secondary=options["with_secondary"]
                     )
                     out.seek(0)
@@ -103,7 +104,7 @@ class Command(BaseCommand):
             record_export(rows=rows, **audit)
             return
         chunks = audited(
-            csvio.export_csv(leads, columns=columns, with_secondary=options["with_secondary"]), **audit
+            exporter.export_csv(leads, columns=columns, with_secondary=options["with_secondary"]), **audit
         )
         if options["output"]:
             with open(options["output"], "w", encoding="utf-8", newline="") as out:

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import Campaign
-from leads import csvio
+from leads.csv.errors import CSVFileError
+from leads.csv.importer import ImportOptions, import_leads
 
 BIG_FILE = 1_000_000  # bytes: from here on, phone checks in worker processes pay off
 E_NO_SUCH_FILE = "{path}: no such file."
 E_NO_SUCH_CAMPAIGN = "Campaign {name!r} does not exist (campaigns: {names})."
+# The command's options that are the import's own, under the same names (``ImportOptions``).
+PASSED_THROUGH = ("region", "dry_run", "skip_invalid", "update_existing")
 
 
 class Command(BaseCommand):
@@ -44,58 +48,25 @@ class Command(BaseCommand):
             help="A phone already in the campaign: update that lead's variables (default: skip the row).",
         )
 
-    def handle(
-        self,
-        *args,
-        path,
-        campaign,
-        region,
-        dry_run,
-        skip_invalid,
-        update_existing,
-        workers,
-        delimiter=None,
-        sheet=None,
-        **options,
-    ):
-        chosen = None
-        if campaign:
-            chosen = Campaign.objects.filter(name=campaign).first()
-            if chosen is None:
-                names = ", ".join(repr(n) for n in Campaign.objects.values_list("name", flat=True)) or "none"
-                raise CommandError(E_NO_SUCH_CAMPAIGN.format(name=campaign, names=names))
+    def handle(self, *args, path, campaign, workers, delimiter=None, sheet=None, **options):
+        chosen = _campaign(campaign)
         if not os.path.isfile(path):
             raise CommandError(E_NO_SUCH_FILE.format(path=path))
-        size = os.path.getsize(path) or 1
         if workers is None:
-            workers = min(2, os.cpu_count() or 1) if size > BIG_FILE else 0
+            workers = min(2, os.cpu_count() or 1) if os.path.getsize(path) > BIG_FILE else 0
         tty = sys.stderr.isatty() and options.get("verbosity", 1) > 0
-        with open(path, "rb") as f:
-
-            def progress(rows: int) -> None:
-                share = min(f.tell() / size, 1.0)
-                bar = "#" * int(share * 30)
-                sys.stderr.write(f"\r[{bar:<30}] {share:4.0%}  {rows:,} rows")
-                sys.stderr.flush()
-
-            try:
-                result = csvio.import_leads(
-                    f,
-                    campaign=chosen,
-                    region=region,
-                    dry_run=dry_run,
-                    skip_invalid=skip_invalid,
-                    update_existing=update_existing,
-                    progress=progress if tty else None,
-                    workers=workers,
-                    delimiter=delimiter,
-                    filename=path,
-                    sheet=sheet,
-                )
-            except csvio.CSVFileError as exc:
-                raise CommandError(f"{path}: {exc.message}") from None
+        same = {name: options[name] for name in PASSED_THROUGH}
+        import_options = ImportOptions(campaign=chosen, workers=workers, **same)
+        result = _import(path, import_options, tty=tty, delimiter=delimiter, sheet=sheet)
         if tty:
             sys.stderr.write("\n")
+        self._report(path, result)
+        if result.rejected:
+            if not options["skip_invalid"] and not options["dry_run"]:
+                self.stderr.write("Nothing was written: fix the rows above, or use --skip-invalid.")
+            sys.exit(1)
+
+    def _report(self, path: str, result) -> None:
         for rejected in result.rejected:
             for error in rejected.errors:
                 column = f" [{error.column}]" if error.column else ""
@@ -104,7 +75,36 @@ class Command(BaseCommand):
             for error in skipped.errors:
                 self.stdout.write(f"{path}:{error.line}: [{error.column}] {error.message} Skipped.")
         self.stdout.write(result.summary())
-        if result.rejected:
-            if not skip_invalid and not dry_run:
-                self.stderr.write("Nothing was written: fix the rows above, or use --skip-invalid.")
-            sys.exit(1)
+
+
+def _campaign(name: str | None) -> Campaign | None:
+    if not name:
+        return None
+    chosen = Campaign.objects.filter(name=name).first()
+    if chosen is None:
+        names = ", ".join(repr(n) for n in Campaign.objects.values_list("name", flat=True)) or "none"
+        raise CommandError(E_NO_SUCH_CAMPAIGN.format(name=name, names=names))
+    return chosen
+
+
+def _import(path: str, options: ImportOptions, *, tty: bool, delimiter, sheet):
+    """Import the file at ``path``, with a progress bar on a terminal."""
+    size = os.path.getsize(path) or 1
+    with open(path, "rb") as f:
+
+        def progress(rows: int) -> None:
+            share = min(f.tell() / size, 1.0)
+            bar = "#" * int(share * 30)
+            sys.stderr.write(f"\r[{bar:<30}] {share:4.0%}  {rows:,} rows")
+            sys.stderr.flush()
+
+        try:
+            return import_leads(
+                f,
+                dataclasses.replace(options, progress=progress if tty else None),
+                delimiter=delimiter,
+                filename=path,
+                sheet=sheet,
+            )
+        except CSVFileError as exc:
+            raise CommandError(f"{path}: {exc.message}") from None

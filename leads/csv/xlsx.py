@@ -2,7 +2,7 @@
 
 openpyxl streams both ways: read-only mode parses the sheet's XML row by row, write-only mode writes
 rows to a temporary file as they come; neither holds the sheet in memory. A cell becomes the text a
-CSV would have held, so one validation (``leads.csvio``) serves both formats:
+CSV would have held, so one validation (``leads.csv.rows``) serves both formats:
 
 - a number is written without a decimal point when it is whole (14155551234.0 -> "14155551234");
   in a phone column it gets back the ``+`` that Excel drops from +14155551234 typed as a number
@@ -196,7 +196,7 @@ def restore_plus(
 def write_xlsx(rows: Iterable[Sequence], out: BinaryIO, *, title: str = "Leads") -> None:
     """Write rows (the header first) as a one-sheet workbook in write-only mode.
 
-    Cells must already be formula-safe text (``csvio.neutralise``): openpyxl stores a string that
+    Cells must already be formula-safe text (``columns.neutralise``): openpyxl stores a string that
     begins with ``=`` as a formula, and a neutralised cell never does."""
     workbook = openpyxl.Workbook(write_only=True)
     worksheet = workbook.create_sheet(title)
