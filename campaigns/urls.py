@@ -1,34 +1,39 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 from .controls import Action
 
 app_name = "campaigns"
 
-urlpatterns = [
-    path("", views.campaign_list, name="list"),
-    path("pause-all/", views.pause_all, name="pause_all"),
-    path("pause-all/confirm/", views.pause_all_confirm, name="pause_all_confirm"),
-    path("new/", views.campaign_create, name="create"),
-    path("<int:pk>/", views.campaign_detail, name="detail"),
-    path("<int:pk>/edit/", views.campaign_edit, name="edit"),
-    path("<int:pk>/live/", views.campaign_live, name="live"),
-    path("<int:pk>/start-preview/", views.start_preview, name="start_preview"),
+# /campaigns/<pk>/...: one campaign's page, its form, its refreshing parts, and its controls.
+one_campaign = [
+    path("", views.campaign_detail, name="detail"),
+    path("edit/", views.campaign_edit, name="edit"),
+    path("live/", views.campaign_live, name="live"),
+    path("start-preview/", views.start_preview, name="start_preview"),
     # Steering: a confirmation page (GET) and the POST-only change, one pair per control.
     *[
         p
         for action in Action
         for p in (
-            path(f"<int:pk>/{action.value}/", views.control, {"action": action.value}, name=action.value),
+            path(f"{action.value}/", views.control, {"action": action.value}, name=action.value),
             path(
-                f"<int:pk>/{action.value}/confirm/",
+                f"{action.value}/confirm/",
                 views.control_confirm,
                 {"action": action.value},
                 name=f"{action.value}_confirm",
             ),
         )
     ],
+]
+
+urlpatterns = [
+    path("", views.campaign_list, name="list"),
+    path("new/", views.campaign_create, name="create"),
+    path("pause-all/", views.pause_all, name="pause_all"),
+    path("pause-all/confirm/", views.pause_all_confirm, name="pause_all_confirm"),
+    path("<int:pk>/", include(one_campaign)),
     path("callbacks/http/", views.http_callback, name="http_callback"),
 ]

@@ -14,7 +14,7 @@ handler500 = views.server_error
 admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/leads/", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="leads:list", permanent=False), name="home"),
     # Before auth's own URLs: the same view, with a form that refuses an over-long username.
     path("accounts/login/", LoginView.as_view(authentication_form=SignInForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -7,6 +7,7 @@ import weakref
 
 import django_tables2 as tables
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -90,7 +91,13 @@ class LeadTable(tables.Table):
             "td__input": {"class": "form-check-input", "form": "bulk", "aria-label": "Select lead"},
         },
     )
-    phone = tables.Column(verbose_name="Phone number", linkify=True, attrs={"td": {"class": "text-nowrap"}})
+    # Linked to the lead page by a path reversed once per table, not once per row (reverse() costs
+    # tens of microseconds: 200 rows would pay milliseconds for it).
+    phone = tables.Column(
+        verbose_name="Phone number",
+        linkify=lambda record, table: table.lead_url(record.pk),
+        attrs={"td": {"class": "text-nowrap"}},
+    )
     campaign = tables.Column(
         verbose_name="Campaign", accessor="campaign__name", order_by=("campaign__name", "-id")
     )
@@ -140,6 +147,14 @@ class LeadTable(tables.Table):
         """Each column's <td> attributes, worked out once: they depend on no record (no callables
         in ``attrs``), and the library's template works them out again for every cell."""
         return {column.name: column.attrs["td"].as_html() for column in self.columns}
+
+    @cached_property
+    def _lead_url_prefix(self) -> str:
+        return reverse("leads:detail", args=[0]).removesuffix("0/")
+
+    def lead_url(self, pk: int) -> str:
+        """``Lead.get_absolute_url`` for the table's rows."""
+        return f"{self._lead_url_prefix}{pk}/"
 
     def render_status(self, value, record) -> str:
         return format_html(
