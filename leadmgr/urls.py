@@ -23,7 +23,9 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("api/", include("api.urls")),
     path("webhooks/", include("webhooks.urls")),
-    path("assistants/", include(("campaigns.assistant_urls", "campaigns"), namespace="assistants")),
+    # A namespace of its own: as a second instance of "campaigns", a page under /assistants/ would
+    # reverse "campaigns:..." names among the assistants' routes.
+    path("assistants/", include(("campaigns.assistant_urls", "assistants"))),
     path("compliance/", include("compliance.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/detail", views.healthz_detail, name="healthz-detail"),
