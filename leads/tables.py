@@ -91,13 +91,8 @@ class LeadTable(tables.Table):
             "td__input": {"class": "form-check-input", "form": "bulk", "aria-label": "Select lead"},
         },
     )
-    # Linked to the lead page by a path reversed once per table, not once per row (reverse() costs
-    # tens of microseconds: 200 rows would pay milliseconds for it).
-    phone = tables.Column(
-        verbose_name="Phone number",
-        linkify=lambda record, table: table.lead_url(record.pk),
-        attrs={"td": {"class": "text-nowrap"}},
-    )
+    # Linked to the lead page in render_phone.
+    phone = tables.Column(verbose_name="Phone number", attrs={"td": {"class": "text-nowrap"}})
     campaign = tables.Column(
         verbose_name="Campaign", accessor="campaign__name", order_by=("campaign__name", "-id")
     )
@@ -152,9 +147,10 @@ class LeadTable(tables.Table):
     def _lead_url_prefix(self) -> str:
         return reverse("leads:detail", args=[0]).removesuffix("0/")
 
-    def lead_url(self, pk: int) -> str:
-        """``Lead.get_absolute_url`` for the table's rows."""
-        return f"{self._lead_url_prefix}{pk}/"
+    def render_phone(self, value, record) -> str:
+        # Lead.get_absolute_url with the path reversed once per table: reverse() costs tens of
+        # microseconds a call (200 rows a page), and one format_html is cheaper than linkify's.
+        return format_html('<a href="{}{}/">{}</a>', self._lead_url_prefix, record.pk, value)
 
     def render_status(self, value, record) -> str:
         return format_html(
