@@ -20,7 +20,14 @@ from leads import selectors, textsearch
 from leads.models import Lead, SecondaryContact, Status
 
 from . import idempotency, rows
-from .serializers import VARIABLES_SCHEMA, VariablesField
+from .serializers import (
+    VARIABLES_SCHEMA,
+    ContactInputSerializer,
+    VariablesField,
+    id_field,
+    phone_field,
+    validated,
+)
 from .views import ApiView, create_one, get_lead
 
 # Autocalls' words for leadmgr's statuses, and back.
@@ -58,14 +65,13 @@ class ObjectOrOneField(drf.Field):
         return value
 
 
-class AutocallsContactIn(drf.Serializer):
-    phone_number = drf.CharField(max_length=64)
+class AutocallsContactIn(ContactInputSerializer):
     variables = ObjectOrOneField(required=False, default=dict)
 
 
 class AutocallsLeadIn(drf.Serializer):
-    phone_number = drf.CharField(max_length=64)
-    campaign_id = drf.IntegerField(min_value=1, max_value=2**63 - 1)
+    phone_number = phone_field()
+    campaign_id = id_field()
     variables = ObjectOrOneField(required=False, default=dict)
     allow_dupplicate = drf.BooleanField(
         required=False,
@@ -191,9 +197,7 @@ class AutocallsLeadCreateView(ApiView):
         return idempotency.respond(request, lambda: self._create(request))
 
     def _create(self, request) -> Response:
-        serializer = AutocallsLeadIn(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(AutocallsLeadIn, request.data)
         item = rows.Item(
             phone=data["phone_number"],
             campaign_id=data["campaign_id"],
@@ -230,9 +234,7 @@ class AutocallsLeadListView(ApiView):
         tags=["autocalls"],
     )
     def get(self, request):
-        params = ListParams(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        p = params.validated_data
+        p = validated(ListParams, request.query_params)
         status = p.get("status")
         leads = selectors.filter_leads(
             leads_queryset(),
@@ -291,8 +293,8 @@ class AutocallsLeadListView(ApiView):
 
 class ListParams(drf.Serializer):
     status = drf.ChoiceField(choices=LIST_STATUSES, required=False)
-    campaign_id = drf.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
-    phone_number = drf.CharField(required=False, allow_blank=True, max_length=64)
+    campaign_id = id_field(required=False)
+    phone_number = phone_field(required=False, allow_blank=True)
     date_from = drf.DateField(required=False)
     date_to = drf.DateField(required=False)
     per_page = drf.IntegerField(min_value=1, max_value=PER_PAGE_MAX, default=PER_PAGE_DEFAULT)

@@ -1,5 +1,6 @@
 """The API's JSON shapes. Input serializers check shape only (types, required fields); the rules of
-a lead are checked by the importer (``api.rows``), ``leads.services`` and ``leads.lifecycle``."""
+a lead are ``leads.validation``'s, run by the importer (``api.rows``) for new leads and by
+``leads.services`` for edits; status changes are ``leads.lifecycle``'s."""
 
 from __future__ import annotations
 
@@ -23,6 +24,16 @@ VARIABLES_SCHEMA = {
     },
     "description": "Variable name → value (text, number or true/false; empty or null means not set).",
 }
+
+
+def phone_field(**kwargs) -> serializers.CharField:
+    """A phone number as sent (its rules are ``leads.validation``'s)."""
+    return serializers.CharField(max_length=64, **kwargs)
+
+
+def id_field(**kwargs) -> serializers.IntegerField:
+    """An object's id: anything a database id column cannot hold is refused here."""
+    return serializers.IntegerField(min_value=1, max_value=2**63 - 1, **kwargs)
 
 
 @extend_schema_field(VARIABLES_SCHEMA)
@@ -135,13 +146,13 @@ class CampaignStateChangeSerializer(serializers.Serializer):
 
 
 class ContactInputSerializer(serializers.Serializer):
-    phone_number = serializers.CharField(max_length=64)
+    phone_number = phone_field()
     variables = VariablesField(required=False, default=dict)
 
 
 class LeadInputSerializer(serializers.Serializer):
-    phone_number = serializers.CharField(max_length=64)
-    campaign = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    phone_number = phone_field()
+    campaign = id_field()
     status = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -153,9 +164,6 @@ class LeadInputSerializer(serializers.Serializer):
     )
     variables = VariablesField(required=False, default=dict)
     secondary_contacts = ContactInputSerializer(many=True, required=False, default=list)
-
-    def to_item(self) -> Item:
-        return item_from(self.validated_data)
 
 
 def item_from(data: dict) -> Item:
@@ -181,8 +189,8 @@ class LeadCreateSerializer(LeadInputSerializer):
 
 
 class LeadUpdateSerializer(serializers.Serializer):
-    phone_number = serializers.CharField(max_length=64, required=False)
-    campaign = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    phone_number = phone_field(required=False)
+    campaign = id_field(required=False)
     variables = VariablesField(required=False, help_text="Merged into the lead's (null removes one).")
     variables_mode = serializers.ChoiceField(choices=["merge", "replace"], default="merge")
     secondary_contacts = ContactInputSerializer(many=True, required=False, help_text="Replaces the list.")
@@ -197,6 +205,13 @@ class StatusChangeSerializer(serializers.Serializer):
         if data["status"] == Status.SCHEDULED and not data.get("scheduled_at"):
             raise serializers.ValidationError({"scheduled_at": [lifecycle.E_SCHEDULED_NEEDS_TIME]})
         return data
+
+
+def validated(serializer_class: type[serializers.Serializer], data) -> dict:
+    """``data`` through ``serializer_class``: its validated data, or the API's 400 with each problem."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class BulkSerializer(serializers.Serializer):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -20,7 +19,7 @@ from rest_framework.views import APIView
 from campaigns import controls
 from campaigns.models import Campaign
 from compliance.audit import audited
-from leads import lifecycle, selectors, services
+from leads import lifecycle, selectors, services, validation
 from leads.csv import exporter
 from leads.csv.columns import unquote
 from leads.filters import FILTER_PARAMS, LeadFilter
@@ -29,7 +28,7 @@ from leads.models import CallAttempt, Lead, SecondaryContact, Status, StatusChan
 from . import edits, errors, idempotency, rows
 from . import serializers as s
 
-E_DUPLICATE = services.E_DUPLICATE_PRIMARY + " Its id is {id}."
+E_DUPLICATE = validation.E_DUPLICATE_PRIMARY + " Its id is {id}."
 
 
 class ApiView(APIView):
@@ -149,10 +148,8 @@ class LeadListView(ApiView):
         return idempotency.respond(request, lambda: self._create(request))
 
     def _create(self, request) -> Response:
-        serializer = s.LeadCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        on_duplicate = serializer.validated_data["on_duplicate"]
-        return create_one(request, serializer.to_item(), on_duplicate=on_duplicate, render=lead_data)
+        data = s.validated(s.LeadCreateSerializer, request.data)
+        return create_one(request, s.item_from(data), on_duplicate=data["on_duplicate"], render=lead_data)
 
 
 def create_one(
@@ -204,15 +201,13 @@ class LeadDetailView(ApiView):
     )
     def patch(self, request, pk):
         lead = get_lead(pk, Lead.objects.select_related("campaign__assistant"))
-        serializer = s.LeadUpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        fields, problems = edits.update_arguments(lead, serializer.validated_data)
+        fields, problems = edits.update_arguments(lead, s.validated(s.LeadUpdateSerializer, request.data))
         if problems:
             return errors.validation_problem(problems)
         try:
             services.lead_update(lead=lead, **fields)
-        except ValidationError as exc:
-            return _update_problem(exc.message_dict)
+        except validation.LeadInvalid as exc:
+            return _update_problem(exc.lead_errors)
         return Response(lead_data(lead.pk))
 
     @extend_schema(operation_id="leads_destroy", responses={204: None})
@@ -222,21 +217,20 @@ class LeadDetailView(ApiView):
         return Response(status=http.HTTP_204_NO_CONTENT)
 
 
-def _update_problem(message_dict: dict[str, list[str]]) -> Response:
-    """``services.lead_update``'s errors (keyed as the lead form's fields) as request paths."""
-    if NON_FIELD_ERRORS in message_dict:  # the lifecycle's edit refusal while Processing
-        detail = " ".join(message_dict[NON_FIELD_ERRORS])
-        return errors.problem(409, detail, type=errors.EDIT_REFUSED, title="Edit refused")
-    found = []
-    for key, messages in message_dict.items():
-        if key == "phone":
-            path = "phone_number"
-        elif key.startswith("contacts-"):
-            path = f"secondary_contacts[{key.split('-')[1]}].phone_number"
-        else:
-            path = key
-        found.extend({"field": path, "message": m} for m in messages)
-    return errors.validation_problem(found)
+def _update_problem(lead_errors: list[validation.LeadError]) -> Response:
+    """``services.lead_update``'s typed errors as request paths."""
+    refused = [e.message for e in lead_errors if e.field == validation.LEAD]
+    if refused:  # the lifecycle's edit refusal while Processing
+        return errors.problem(409, " ".join(refused), type=errors.EDIT_REFUSED, title="Edit refused")
+    return errors.validation_problem([{"field": _path(e), "message": e.message} for e in lead_errors])
+
+
+def _path(error: validation.LeadError) -> str:
+    if error.field == validation.PHONE:
+        return "phone_number"
+    if error.field == validation.CONTACT_PHONE:
+        return f"secondary_contacts[{error.contact}].phone_number"
+    return error.field
 
 
 class LeadStatusView(ApiView):
@@ -248,9 +242,7 @@ class LeadStatusView(ApiView):
     )
     def post(self, request, pk):
         lead = get_lead(pk, Lead.objects.select_related("campaign"))
-        serializer = s.StatusChangeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = s.validated(s.StatusChangeSerializer, request.data)
         try:
             lifecycle.set_status(
                 lead,
@@ -286,9 +278,7 @@ class LeadBulkView(ApiView):
         },
     )
     def post(self, request):
-        serializer = s.BulkSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = s.validated(s.BulkSerializer, request.data)
         parsed = [rows.parse_item(item, f"items[{i}].") for i, item in enumerate(data["items"])]
         outcome = rows.run(
             [item for item, _ in parsed],

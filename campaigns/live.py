@@ -40,9 +40,9 @@ class NextDue:
     why: str
 
 
-def campaign_with_live(pk: int, queryset, now: dt.datetime):
-    """The campaign (from ``queryset``, the user's campaigns) annotated, in one query, with the first
-    waiting lead of each timed queue branch (time and phone) and the runners' liveness."""
+def with_live(queryset, now: dt.datetime):
+    """``queryset`` (the user's campaigns) annotated, read in one query, with the first waiting lead
+    of each timed queue branch (time and phone) and the runners' liveness."""
     annotations = {}
     for status in TIMED:
         first = Lead.objects.filter(
@@ -58,7 +58,7 @@ def campaign_with_live(pk: int, queryset, now: dt.datetime):
         .order_by("-last_pass_at")
         .values("last_pass_at")[:1]
     )
-    return queryset.select_related("assistant").annotate(**annotations).filter(pk=pk).first()
+    return queryset.select_related("assistant").annotate(**annotations)
 
 
 def next_due(campaign) -> NextDue | None:

@@ -3,12 +3,12 @@ http provider's callback endpoint."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from html import escape
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required, permission_required
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import login_not_required
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +19,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from leadcounts import selectors as counts_selectors
+from leadmgr import access
+from leadmgr.forms import typed_rows
 from leads import selectors as lead_selectors
 from leads import variables as lead_variables
 from leads.models import Lead, Status
@@ -68,8 +70,7 @@ def list_row_html(campaign: Campaign, chart: dict, detail_url: str) -> str:
 
 @require_GET
 def campaign_list(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("campaigns.view_campaign"):
-        raise PermissionDenied
+    access.require(request, "campaigns.view_campaign")
     campaigns = list(lead_selectors.campaigns_for_user(request.user).select_related("assistant"))
     counts = counts_selectors.status_counts_by_campaign()
     empty = dict.fromkeys(Status.values, 0)
@@ -94,9 +95,7 @@ STATE_CHANGES_SHOWN = 20
 @require_GET
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # Campaign, assistant, variables and the legal floor in one read (campaigns/page.py: 8 queries in all).
-    read = page.campaign_for_page(pk, lead_selectors.campaigns_for_user(request.user))
-    if read is None:
-        raise Http404
+    read = _get_campaign_page_for_user(request, pk)
     campaign = read.campaign
     context = {
         "campaign": campaign,
@@ -128,10 +127,10 @@ def http_callback(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
-@permission_required("campaigns.view_campaign", raise_exception=True)
 def start_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """The "if started now" partial of a campaign page (also loaded on its own with htmx)."""
-    campaign = get_object_or_404(Campaign, pk=pk)
+    access.require(request, "campaigns.view_campaign")  # an outsider gets 403 here, not 404
+    campaign = _get_campaign_for_user(request, pk, perm="campaigns.view_campaign")
     return render(
         request,
         "campaigns/_start_preview.html",
@@ -144,12 +143,28 @@ def start_preview(request: HttpRequest, pk: int) -> HttpResponse:
 M_CONTROLLED = "{name} was {done}."
 
 
-def _campaign_for_user(request: HttpRequest, pk: int, *, perm: str | None = None) -> Campaign:
-    """The campaign, 404 for a user who may not see campaigns, 403 without ``perm``."""
-    campaign = get_object_or_404(lead_selectors.campaigns_for_user(request.user), pk=pk)
-    if perm and not request.user.has_perm(perm):
-        raise PermissionDenied
-    return campaign
+def _get_campaign_for_user(
+    request: HttpRequest, pk: int, *, perm: str, variables: bool = False, live_at: dt.datetime | None = None
+) -> Campaign:
+    """The campaign (with its assistant), 404 for a user who may not see campaigns, 403 without
+    ``perm``. ``variables``: with the assistant's variables; ``live_at``: with the live part's
+    annotations at that time (``live.with_live``)."""
+    campaigns = lead_selectors.campaigns_for_user(request.user).select_related("assistant")
+    if variables:
+        campaigns = campaigns.prefetch_related("assistant__variables")
+    if live_at is not None:
+        campaigns = live.with_live(campaigns, live_at)
+    return access.get_for_user(request, campaigns, pk, perm=perm)
+
+
+def _get_campaign_page_for_user(request: HttpRequest, pk: int) -> page.PageCampaign:
+    """The campaign page's one read (``page.campaign_for_page``) with ``_get_campaign_for_user``'s
+    answers: 404 outside the user's campaigns, then 403 without the view permission."""
+    read = page.campaign_for_page(pk, lead_selectors.campaigns_for_user(request.user))
+    if read is None:
+        raise Http404
+    access.require(request, "campaigns.view_campaign")
+    return read
 
 
 def _reason(request: HttpRequest) -> str:
@@ -160,7 +175,7 @@ def _reason(request: HttpRequest) -> str:
 def control_confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """The confirmation of a control: what it will do, in numbers, and an optional reason."""
     action = controls.Action(action)
-    campaign = _campaign_for_user(request, pk, perm=controls.TRANSITIONS[action].permission)
+    campaign = _get_campaign_for_user(request, pk, perm=controls.TRANSITIONS[action].permission)
     allowed = campaign.state in controls.TRANSITIONS[action].sources
     context = {
         "campaign": campaign,
@@ -178,7 +193,7 @@ def control_confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 def control(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """Apply a control (after its confirmation) and go back to the campaign page with the outcome."""
     action = controls.Action(action)
-    campaign = _campaign_for_user(request, pk, perm=controls.TRANSITIONS[action].permission)
+    campaign = _get_campaign_for_user(request, pk, perm=controls.TRANSITIONS[action].permission)
     try:
         controls.change_state(campaign, action, user=request.user, reason=_reason(request))
     except controls.ControlRefused as refused:
@@ -194,15 +209,15 @@ M_NOTHING_RUNNING = "No campaign was running: nothing was paused."
 
 
 @require_GET
-@permission_required(controls.PAUSE_ALL, raise_exception=True)
 def pause_all_confirm(request: HttpRequest) -> HttpResponse:
+    access.require(request, controls.PAUSE_ALL)
     context = {"outlook": outlook.pause_all_outlook(), "reason_max": controls.REASON_MAX_LENGTH}
     return render(request, "campaigns/pause_all_confirm.html", context)
 
 
 @require_POST
-@permission_required(controls.PAUSE_ALL, raise_exception=True)
 def pause_all(request: HttpRequest) -> HttpResponse:
+    access.require(request, controls.PAUSE_ALL)
     changes = controls.pause_all(user=request.user, reason=_reason(request))
     if changes:
         names = ", ".join(
@@ -221,26 +236,24 @@ def pause_all(request: HttpRequest) -> HttpResponse:
 M_CAMPAIGN_SAVED = "Campaign {name} saved."
 
 
-@require_http_methods(["GET", "POST"])
-@permission_required("campaigns.add_campaign", raise_exception=True)
-def campaign_create(request: HttpRequest) -> HttpResponse:
-    form = CampaignForm(request.POST or None)
+def _campaign_form(request: HttpRequest, campaign: Campaign | None = None) -> HttpResponse:
+    form = CampaignForm(request.POST or None, instance=campaign)
     if request.method == "POST" and form.is_valid():
-        campaign = form.save()
-        messages.success(request, M_CAMPAIGN_SAVED.format(name=campaign.name))
-        return redirect("campaigns:detail", pk=campaign.pk)
-    return render(request, "campaigns/campaign_form.html", {"form": form})
+        saved = form.save()
+        messages.success(request, M_CAMPAIGN_SAVED.format(name=saved.name))
+        return redirect("campaigns:detail", pk=saved.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign})
+
+
+@require_http_methods(["GET", "POST"])
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    access.require(request, "campaigns.add_campaign")
+    return _campaign_form(request)
 
 
 @require_http_methods(["GET", "POST"])
 def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = _campaign_for_user(request, pk, perm="campaigns.change_campaign")
-    form = CampaignForm(request.POST or None, instance=campaign)
-    if request.method == "POST" and form.is_valid():
-        campaign = form.save()
-        messages.success(request, M_CAMPAIGN_SAVED.format(name=campaign.name))
-        return redirect("campaigns:detail", pk=campaign.pk)
-    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign})
+    return _campaign_form(request, _get_campaign_for_user(request, pk, perm="campaigns.change_campaign"))
 
 
 # --- assistants ------------------------------------------------------------------------------------
@@ -249,9 +262,15 @@ M_ASSISTANT_SAVED = "Assistant {name} saved."
 PREVIEW_LEADS = 3
 
 
+def _get_assistant_for_user(request: HttpRequest, pk: int, *, perm: str) -> Assistant:
+    """The assistant: 403 without ``perm`` (assistants are no secret: no 404 first), then 404."""
+    access.require(request, perm)
+    return get_object_or_404(Assistant, pk=pk)
+
+
 @require_GET
-@permission_required("campaigns.view_assistant", raise_exception=True)
 def assistant_list(request: HttpRequest) -> HttpResponse:
+    access.require(request, "campaigns.view_assistant")
     assistants = Assistant.objects.annotate(
         n_variables=Count("variables", distinct=True), n_campaigns=Count("campaigns", distinct=True)
     ).order_by("name")
@@ -289,22 +308,21 @@ def _fingerprint(impact: list[str]) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required("campaigns.add_assistant", raise_exception=True)
 def assistant_create(request: HttpRequest) -> HttpResponse:
+    access.require(request, "campaigns.add_assistant")
     return _assistant_editor(request, Assistant())
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required("campaigns.change_assistant", raise_exception=True)
 def assistant_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    return _assistant_editor(request, get_object_or_404(Assistant, pk=pk))
+    return _assistant_editor(request, _get_assistant_for_user(request, pk, perm="campaigns.change_assistant"))
 
 
 @require_GET
-@permission_required("campaigns.view_assistant", raise_exception=True)
 def assistant_preview(request: HttpRequest) -> HttpResponse:
     """htmx: the message as typed, rendered for a few real leads of the assistant's campaigns (or its
     defaults alone), with the placeholders no value fills."""
+    access.require(request, "campaigns.view_assistant")
     template = request.GET.get("message_template", "")[:10_000]
     defaults = {
         name: row.get("default", "")
@@ -335,16 +353,9 @@ def _set_values(values: object) -> dict:
 
 def _typed_definitions(data) -> dict[str, dict]:
     """The variable rows as typed (not yet valid), read straight from the form's fields."""
-    try:
-        total = min(int(data.get("vars-TOTAL_FORMS", 0)), 200)
-    except ValueError:
-        total = 0
-    rows: dict[str, dict] = {}
-    for i in range(max(total, 0)):
-        name = (data.get(f"vars-{i}-name") or "").strip()
-        if name and not data.get(f"vars-{i}-DELETE"):
-            rows[name] = {"default": data.get(f"vars-{i}-default", "")}
-    return rows
+    return {
+        name: {"default": data.get(f"{row}default", "")} for name, row in typed_rows(data, "vars", limit=200)
+    }
 
 
 # --- the live part of a campaign page (htmx polling) ------------------------------------------------
@@ -357,9 +368,7 @@ def campaign_live(request: HttpRequest, pk: int) -> HttpResponse:
     """The refreshing fragment of a campaign page: leads per status, calls under way, latest attempts,
     next due time and why, what waits and why, runner liveness."""
     now = timezone.now()
-    campaign = live.campaign_with_live(pk, lead_selectors.campaigns_for_user(request.user), now)
-    if campaign is None:
-        raise Http404
+    campaign = _get_campaign_for_user(request, pk, perm="campaigns.view_campaign", live_at=now)
     context = {
         "campaign": campaign,
         "chart": status_bars(campaign.pk, counts_selectors.status_counts(campaign.pk)),

@@ -45,26 +45,6 @@ class RegionRuleAdmin(admin.ModelAdmin):
     search_fields = ["name", "prefixes"]
 
 
-@admin.register(DoNotCallEntry)
-class DoNotCallEntryAdmin(admin.ModelAdmin):
-    """Read here; changed on the list pages (/compliance/do-not-call/), where removals are recorded."""
-
-    list_display = ["number", "campaign", "source", "reason", "added_at", "removed_at"]
-    list_filter = ["source", ("campaign", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["=number"]
-    show_full_result_count = False
-    list_select_related = ["campaign"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
@@ -74,6 +54,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(DoNotCallEntry)
+class DoNotCallEntryAdmin(ReadOnlyAdmin):
+    """Read here; changed on the list pages (/compliance/do-not-call/), where removals are recorded."""
+
+    list_display = ["number", "campaign", "source", "reason", "added_at", "removed_at"]
+    list_filter = ["source", ("campaign", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["=number"]
+    show_full_result_count = False
+    list_select_related = ["campaign"]
 
 
 @admin.register(Erasure)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from campaigns.models import Campaign
+from leadmgr import access
 from leads import selectors as lead_selectors
 from leads.csv.errors import CSVFileError
 from leads.phones import normalize_phone
@@ -30,11 +31,6 @@ M_OPTED_OUT = "Opted out: {numbers} will not be called again ({added} newly list
 M_ERASED = "Erased: {leads} lead(s) and {contacts} secondary contact(s) deleted; the number can never be added again."
 
 
-def _require(request: HttpRequest, perm: str) -> None:
-    if not request.user.has_perm(perm):
-        raise PermissionDenied
-
-
 def _require_admin(request: HttpRequest) -> None:
     if not request.user.is_superuser:
         raise Http404  # admins' pages: others are not told they exist
@@ -47,7 +43,7 @@ def _page(request: HttpRequest) -> int:
 
 @require_GET
 def dnc_list(request: HttpRequest) -> HttpResponse:
-    _require(request, "compliance.view_donotcallentry")
+    access.require(request, "compliance.view_donotcallentry")
     text = request.GET.get("q", "")[:64]
     scope = request.GET.get("scope", "")
     if scope not in ("", SITE) and parse_id(scope) is None:
@@ -79,7 +75,7 @@ def dnc_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def dnc_add(request: HttpRequest) -> HttpResponse:
-    _require(request, "compliance.add_donotcallentry")
+    access.require(request, "compliance.add_donotcallentry")
     form = EntryForm(request.POST)
     if form.is_valid():
         try:
@@ -98,10 +94,15 @@ def dnc_add(request: HttpRequest) -> HttpResponse:
     return redirect("compliance:dnc_list")
 
 
+def _get_dnc_entry_for_user(request: HttpRequest, pk: int, *, perm: str) -> DoNotCallEntry:
+    """A listed number (not an erasure's hash-only entry): 403 without ``perm``, then 404."""
+    access.require(request, perm)
+    return get_object_or_404(DoNotCallEntry.objects.select_related("campaign"), pk=pk, number__isnull=False)
+
+
 @require_POST
 def dnc_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "compliance.change_donotcallentry")
-    entry = get_object_or_404(DoNotCallEntry.objects.select_related("campaign"), pk=pk, number__isnull=False)
+    entry = _get_dnc_entry_for_user(request, pk, perm="compliance.change_donotcallentry")
     form = RemoveForm(request.POST)
     try:
         if not form.is_valid():
@@ -116,7 +117,7 @@ def dnc_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def dnc_import(request: HttpRequest) -> HttpResponse:
-    _require(request, "compliance.import_donotcallentry")
+    access.require(request, "compliance.import_donotcallentry")
     form = ImportForm(request.POST or None, request.FILES or None)
     result = None
     if request.method == "POST" and form.is_valid():
@@ -146,7 +147,7 @@ def dnc_import(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def dnc_export(request: HttpRequest) -> HttpResponse:
-    _require(request, "compliance.export_donotcallentry")
+    access.require(request, "compliance.export_donotcallentry")
     scope = request.GET.get("scope", SITE)
     campaign = None
     if scope != SITE:
@@ -163,16 +164,16 @@ def dnc_export(request: HttpRequest) -> HttpResponse:
 # --- a lead's opt-out ----------------------------------------------------------------------------
 
 
-def _lead_for_opt_out(request: HttpRequest, pk: int):
-    lead = get_object_or_404(lead_selectors.leads_for_user(request.user).select_related("campaign"), pk=pk)
-    _require(request, "compliance.opt_out_lead")
-    return lead
+def _get_lead_for_user(request: HttpRequest, pk: int, *, perm: str):
+    """The lead: 404 for a user who may not see leads, 403 without ``perm``."""
+    leads = lead_selectors.leads_for_user(request.user).select_related("campaign")
+    return access.get_for_user(request, leads, pk, perm=perm)
 
 
 @require_http_methods(["GET", "POST"])
 def lead_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
     """GET: the confirmation, listing the lead's numbers. POST: list the chosen ones site-wide."""
-    lead = _lead_for_opt_out(request, pk)
+    lead = _get_lead_for_user(request, pk, perm="compliance.opt_out_lead")
     numbers = [lead.phone, *lead.contacts.order_by("position", "id").values_list("phone", flat=True)]
     form = OptOutForm(request.POST or None, numbers=numbers)
     if request.method == "POST" and form.is_valid():
@@ -243,8 +244,7 @@ def export_log(request: HttpRequest) -> HttpResponse:
 @require_GET
 def phone_check(request: HttpRequest) -> HttpResponse:
     """htmx, the lead form: warn before saving that a number is listed, or already a lead elsewhere."""
-    if not (request.user.has_perm("leads.add_lead") or request.user.has_perm("leads.change_lead")):
-        raise PermissionDenied
+    access.require(request, "leads.add_lead", "leads.change_lead", any_of=True)
     try:
         phone = normalize_phone(request.GET.get("phone", "")[:64])
     except ValidationError:

@@ -1,6 +1,9 @@
-"""The sign-in forms, held to the username's length before anyone is asked to authenticate."""
+"""Forms the apps share: the sign-in forms, held to the username's length before anyone is asked
+to authenticate, and a formset's rows read as typed (for the htmx partials that follow a form)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -28,3 +31,17 @@ class SignInForm(AuthenticationForm):
 class AdminSignInForm(AdminAuthenticationForm):
     def clean_username(self) -> str:
         return _checked_username(self)
+
+
+def typed_rows(data: Mapping, prefix: str, *, limit: int) -> Iterator[tuple[str, str]]:
+    """A formset's rows as typed, not yet valid: (name, the row's field prefix) of each named row
+    not marked for removal, at most ``limit`` rows read whatever TOTAL_FORMS claims."""
+    try:
+        total = int(data.get(f"{prefix}-TOTAL_FORMS", 0))
+    except ValueError:
+        total = 0
+    for i in range(max(min(total, limit), 0)):
+        row = f"{prefix}-{i}-"
+        name = (data.get(f"{row}name") or "").strip()
+        if name and not data.get(f"{row}DELETE"):
+            yield name, row

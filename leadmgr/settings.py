@@ -217,7 +217,7 @@ AXES_CLIENT_IP_CALLABLE = "leadmgr.security.client_ip"
 AXES_LOCKOUT_CALLABLE = "leadmgr.security.lockout_response"
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "/leads/"
+LOGIN_REDIRECT_URL = "leads:list"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

@@ -15,7 +15,7 @@ handler500 = views.server_error
 admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/leads/", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="leads:list", permanent=False), name="home"),
     # Before auth's own URLs: the same view, with a form that refuses an over-long username.
     path("accounts/login/", LoginView.as_view(authentication_form=SignInForm), name="login"),
     path("accounts/time-zone/", account_views.time_zone, name="time_zone"),
@@ -25,7 +25,9 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("api/", include("api.urls")),
     path("webhooks/", include("webhooks.urls")),
-    path("assistants/", include(("campaigns.assistant_urls", "campaigns"), namespace="assistants")),
+    # A namespace of its own: as a second instance of "campaigns", a page under /assistants/ would
+    # reverse "campaigns:..." names among the assistants' routes.
+    path("assistants/", include(("campaigns.assistant_urls", "assistants"))),
     path("compliance/", include("compliance.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/detail", views.healthz_detail, name="healthz-detail"),

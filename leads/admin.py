@@ -17,9 +17,8 @@ from import_export.results import Error, Result, RowResult
 
 from compliance.audit import record_export
 from leadmgr.pagination import CappedCountPaginator
-from webhooks import outbox
 
-from . import lifecycle, selectors, services
+from . import lifecycle, selectors, services, validation
 from . import variables as lead_variables
 from .csv import exporter
 from .csv.columns import CORE_COLUMNS
@@ -27,6 +26,8 @@ from .csv.errors import CSVFileError
 from .csv.importer import ImportOptions, import_leads
 from .models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
 from .phones import InvalidPhone, normalize_phone
+
+E_VARIABLES_NOT_OBJECT = "Variables are a JSON object of names and values."
 
 
 class PhoneFormMixin:
@@ -46,31 +47,63 @@ class SecondaryContactForm(PhoneFormMixin, forms.ModelForm):
 
     def clean_variables(self):
         values = self.cleaned_data.get("variables")
-        if isinstance(values, dict) and (errors := lead_variables.variable_errors(values)):
+        values = {} if values is None else values
+        if not isinstance(values, dict):  # the lead service reads names and values
+            raise ValidationError(E_VARIABLES_NOT_OBJECT)
+        if errors := lead_variables.variable_errors(values):
             raise ValidationError(errors)
         return values
 
 
 class SecondaryContactFormSet(BaseInlineFormSet):
-    """Secondary numbers are distinct from the primary and from each other."""
+    """The lead's contacts in the calling order they will be saved in, checked by ``validation``
+    (numbers distinct from the primary being saved and from each other, not erased; no change while
+    a call is under way)."""
 
     def clean(self) -> None:
         super().clean()
-        if self.instance.pk and any(form.has_changed() for form in self.forms):
-            refusal = lifecycle.edit_refusal(lifecycle.lock_status(self.instance.pk) or "", ["contacts"])
-            if refusal:
-                raise ValidationError(refusal)
-        primary = getattr(self.instance, "_admin_primary", None) or self.instance.phone
-        phones = []
-        for form in self.forms:
-            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+        lead = self.instance
+        # The primary being saved (the lead form's, when valid), not the stored one.
+        primary = getattr(lead, "_admin_primary", None) or lead.phone or None
+        entries = self.entries()
+        _, errors = validation.check_contacts(
+            primary, [c for _, c in entries], lead=lead if lead.pk else None
+        )
+        for error in errors:
+            if error.field == validation.LEAD:
+                raise ValidationError(error.message)
+            form = entries[error.contact][0]
+            if form is not None and form.cleaned_data.get("phone"):
+                form.add_error("phone", error.message)
+
+    def entries(self) -> list[tuple[forms.Form | None, validation.ContactInput]]:
+        """(form, contact) for each contact kept, in calling order (position, then as stored); a
+        stored contact the post did not include is kept as it is (form None)."""
+        rows: list[tuple[int, float, int, forms.Form | None, validation.ContactInput]] = []
+        shown: set[int] = set()
+        for i, form in enumerate(self.forms):
+            pk = form.instance.pk
+            if pk:
+                shown.add(pk)
+            data = form.cleaned_data
+            if not data or data.get("DELETE"):
                 continue
-            phones.append((form, form.cleaned_data.get("phone")))
-        _, _, errors = services.validate_phones(primary or "+0", [p or "" for _, p in phones])
-        for i, (form, phone) in enumerate(phones):
-            key = f"contacts-{i}"
-            if phone and key in errors:
-                form.add_error("phone", errors[key])
+            contact = validation.ContactInput(data.get("phone") or "", data.get("variables") or {}, pk)
+            rows.append((data.get("position") or 0, pk or float("inf"), i, form, contact))
+        if self.instance.pk:
+            for stored in self.get_queryset():
+                if stored.pk not in shown:
+                    contact = validation.ContactInput(stored.phone, stored.variables, stored.pk)
+                    rows.append((stored.position, stored.pk, -1, None, contact))
+        return [(form, contact) for *_, form, contact in sorted(rows, key=lambda r: r[:3])]
+
+    def record_for_log(self) -> None:
+        """What ``save()`` would have noted for the admin's history (the lead service saves instead)."""
+        deleted = self.deleted_forms if self.can_delete else []
+        kept = [f for f in self.forms if f not in deleted and f.has_changed()]
+        self.new_objects = [f.instance for f in kept if not f.instance.pk]
+        self.changed_objects = [(f.instance, f.changed_data) for f in kept if f.instance.pk]
+        self.deleted_objects = [f.instance for f in deleted if f.instance.pk]
 
 
 class SecondaryContactInline(admin.TabularInline):
@@ -82,34 +115,29 @@ class SecondaryContactInline(admin.TabularInline):
     fields = ["position", "phone", "variables"]
 
 
-class StatusChangeInline(admin.TabularInline):
-    model = StatusChange
+class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class StatusChangeInline(ReadOnlyInline):
+    model = StatusChange
     fields = ["at", "from_status", "to_status", "automatic", "user", "reason"]
     readonly_fields = fields
     ordering = ["-at", "-id"]
     verbose_name_plural = "Status history"
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class CallAttemptInline(admin.TabularInline):
+class CallAttemptInline(ReadOnlyInline):
     model = CallAttempt
-    extra = 0
-    can_delete = False
     fields = ["attempt_number", "phone", "started_at", "ended_at", "outcome", "provider_ref"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ScheduleForm(forms.Form):
@@ -122,6 +150,8 @@ class ScheduleForm(forms.Form):
 
 
 class LeadAdminForm(PhoneFormMixin, forms.ModelForm):
+    """The lead's fields, checked by ``validation`` (its contacts by their inline's formset)."""
+
     phone = forms.CharField(
         label="Phone number", max_length=40, help_text="International format: +14155551234."
     )
@@ -133,47 +163,32 @@ class LeadAdminForm(PhoneFormMixin, forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         campaign, values = cleaned.get("campaign"), cleaned.get("variables")
-        phone = cleaned.get("phone")
         if campaign is None:
             return cleaned
         if not isinstance(values, dict):
-            self.add_error("variables", "Variables are a JSON object of names and values.")
+            self.add_error("variables", E_VARIABLES_NOT_OBJECT)
             return cleaned
-        values = services.clean_variables(values)
-        cleaned["variables"] = values
+        values = cleaned["variables"] = validation.clean_variables(values)
         if errors := lead_variables.variable_errors(values):
             for error in errors:
                 self.add_error("variables", error)
             return cleaned
-        moving = self.instance.pk and self.instance.campaign_id != campaign.pk
-        if self.instance.pk:
-            # Under the row lock (the admin saves in one transaction): the runner cannot claim the
-            # lead between this check and the save.
-            changes = {"campaign"} if moving else set()
-            if phone and phone != self.instance.phone:
-                changes.add("phone")
-            refusal = lifecycle.edit_refusal(lifecycle.lock_status(self.instance.pk) or "", changes)
-            if refusal:
-                self.add_error(None, refusal)
-        if moving:
-            check = lead_variables.check_move(values, campaign.assistant)
-            if check.error:
-                self.add_error("variables", check.error)
-            self.move_warning = check.warning
-        else:
-            missing = lead_variables.missing_required(campaign.assistant, values)
-            if missing:
-                self.add_error(
-                    "variables", lead_variables.E_MISSING_REQUIRED.format(names=", ".join(missing))
-                )
-        if phone:
-            clash = Lead.objects.filter(campaign=campaign, phone=phone).exclude(pk=self.instance.pk)
-            if clash.exists():
-                self.add_error(
-                    "phone", services.E_DUPLICATE_PRIMARY.format(phone=phone, campaign=campaign.name)
-                )
-            # The contact formset validates against the primary being saved, not the stored one.
-            self.instance._admin_primary = phone
+        # Under the row lock (the admin saves in one transaction): the runner cannot claim the
+        # lead between this check and the save.
+        checked = validation.check_lead(
+            campaign=campaign,
+            phone=cleaned.get("phone") or self.instance.phone or "",
+            variables=values,
+            contacts=None,  # the inline's formset checks them
+            lead=self.instance if self.instance.pk else None,
+        )
+        if cleaned.get("phone"):
+            # The contact inline checks its numbers against this one, even when it is refused.
+            self.instance._admin_primary = cleaned["phone"]
+        for error in checked.errors:
+            if error.field == validation.PHONE and "phone" in self.errors:
+                continue  # the number itself is wrong: said once, by clean_phone
+            self.add_error(None if error.field == validation.LEAD else error.field, error.message)
         return cleaned
 
 
@@ -306,15 +321,34 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
         return actions
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        warning = getattr(form, "move_warning", None)
-        if warning:
-            self.message_user(request, warning, messages.WARNING)
+        """Nothing yet: the lead is saved with its contacts, in ``save_related``."""
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        if not change:  # its contacts saved, in the admin's transaction: the lead.created event
-            outbox.lead_created(form.instance)
+        """The lead and its contacts through the lead services, as every other door saves them
+        (their checks passed in the forms, in this transaction, under the lead's row lock)."""
+        contacts_formset = next(f for f in formsets if isinstance(f, SecondaryContactFormSet))
+        data, lead = form.cleaned_data, form.instance
+        fields = {
+            "campaign": data["campaign"],
+            "phone": data["phone"],
+            "variables": data["variables"],
+            "contacts": [contact for _, contact in contacts_formset.entries()],
+        }
+        if change:
+            # As stored: the form has already set its new values on ``lead`` (the move check
+            # compares the campaigns).
+            result = services.lead_update(lead=Lead.objects.get(pk=lead.pk), **fields)
+        else:
+            result = services.lead_create(**fields)
+        for f in Lead._meta.concrete_fields:  # the admin logs and redirects to this object
+            setattr(lead, f.attname, getattr(result.lead, f.attname))
+        lead._state.adding = False
+        for warning in result.warnings:
+            self.message_user(request, warning, messages.WARNING)
+        contacts_formset.record_for_log()
+        for formset in formsets:
+            if formset is not contacts_formset:  # read-only inlines: nothing to save
+                formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     @admin.action(description="Delete selected leads", permissions=["delete"])
     def delete_leads(self, request, queryset):

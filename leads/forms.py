@@ -1,8 +1,8 @@
 """Lead forms: the lead form (phone, campaign, variables, secondary contacts, status) and status forms.
 
-The forms only collect input: phones, variables and the move check go through ``services``, status
-changes through ``lifecycle``. ``LeadEditor`` bundles the form and its two formsets so the view
-stays a few lines.
+The forms only collect input: the view hands ``LeadEditor.arguments()`` to one service call
+(``services.lead_create`` / ``lead_update``, which check the rules in ``validation`` and change the
+status through ``lifecycle``) and shows its typed errors with ``LeadEditor.add_errors``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import json
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.functional import cached_property
 
 from accounts import zones
 from campaigns.models import Assistant, Campaign, variable_name_validator
+from leadmgr.forms import typed_rows
 
-from . import lifecycle, services
+from . import lifecycle, validation
 from . import variables as lead_variables
 from .lifecycle import TransitionError
 from .models import Lead, Status
@@ -85,16 +85,7 @@ def removed_names(formset) -> list[str]:
 
 def raw_values(data, prefix: str) -> dict[str, str]:
     """Variables as typed, read straight from the submitted rows (for the htmx partial)."""
-    try:
-        total = int(data.get(f"{prefix}-TOTAL_FORMS", 0))
-    except ValueError:
-        total = 0
-    values: dict[str, str] = {}
-    for i in range(min(total, 1000)):
-        name = (data.get(f"{prefix}-{i}-name") or "").strip()
-        if name and not data.get(f"{prefix}-{i}-DELETE"):
-            values[name] = data.get(f"{prefix}-{i}-value", "")
-    return values
+    return {name: data.get(f"{row}value", "") for name, row in typed_rows(data, prefix, limit=1000)}
 
 
 def prefill(assistant: Assistant, current: dict[str, str], previous_defaults: dict[str, str]):
@@ -236,7 +227,7 @@ class LeadForm(forms.Form):
 
 
 class LeadEditor:
-    """The lead form with its variables and secondary contacts; saves through services and lifecycle."""
+    """The lead form with its variables and secondary contacts, as one service call's arguments."""
 
     def __init__(self, data=None, *, lead: Lead | None = None) -> None:
         self.lead = lead
@@ -262,7 +253,6 @@ class LeadEditor:
         self.variables = VariableFormSet(data, prefix="vars", initial=None if data else rows)
         self.contacts = ContactFormSet(data, prefix="contacts", initial=None if data else contacts_initial)
         self.variable_errors: list[str] = []
-        self.warnings: list[str] = []
         self.duplicate_of: int | None = None  # the lead that already has this primary number
 
     @property
@@ -279,66 +269,51 @@ class LeadEditor:
     def is_valid(self) -> bool:
         return all([self.form.is_valid(), self.variables.is_valid(), self.contacts.is_valid()])
 
-    @transaction.atomic
-    def _write(self, user) -> services.LeadSaveResult:
+    def arguments(self) -> dict:
+        """The service's keyword arguments (``services.lead_create`` / ``lead_update``) for the valid
+        input: the lead's fields, its contacts in the calling order set, and for an edit the status
+        change asked for."""
         data = self.form.cleaned_data
-        kept = self.contacts.kept_forms()
         contacts = [
-            services.ContactInput(
+            validation.ContactInput(
                 phone=f.cleaned_data["phone"],
                 variables=formset_values(f.variables),
                 id=f.cleaned_data.get("id"),
             )
-            for f in kept
+            for f in self.contacts.kept_forms()
         ]
-        fields = {
+        arguments = {
             "campaign": data["campaign"],
             "phone": data["phone"],
             "variables": formset_values(self.variables),
             "removed_variables": removed_names(self.variables),
             "contacts": contacts,
         }
-        if self.lead is None:
-            return services.lead_create(**fields)
-        result = services.lead_update(lead=self.lead, **fields)
-        if data.get("status"):
-            lifecycle.set_status(
-                result.lead,
-                data["status"],
-                user=user,
-                reason=data.get("reason", ""),
-                scheduled_at=data.get("scheduled_at"),
-            )
-        return result
+        if self.lead is not None:
+            arguments |= {
+                "status": data.get("status") or "",
+                "reason": data.get("reason", ""),
+                "scheduled_at": data.get("scheduled_at"),
+            }
+        return arguments
 
-    def save(self, user) -> Lead | None:
-        """The saved lead, or None with the errors placed on their fields."""
-        try:
-            result = self._write(user)
-        except ValidationError as exc:
-            self._place_errors(exc.message_dict)
-            duplicate = next(
-                (e for e in exc.error_dict.get("phone", []) if isinstance(e, services.DuplicatePrimary)), None
-            )
-            self.duplicate_of = duplicate.existing_pk if duplicate else None
-            return None
-        except TransitionError as exc:
+    def add_errors(self, exc: validation.LeadInvalid | TransitionError) -> None:
+        """Show the service's refusal: each rule's error on its field, a status refusal on Status."""
+        if isinstance(exc, TransitionError):
             self.form.add_error("status", exc.message)
-            return None
-        self.warnings = result.warnings
-        return result.lead
-
-    def _place_errors(self, errors: dict[str, list[str]]) -> None:
+            return
         kept = self.contacts.kept_forms()
-        for key, messages in errors.items():
-            if key == "phone":
-                self.form.add_error("phone", messages)
-            elif key.startswith("contacts-"):
-                kept[int(key.split("-")[1])].add_error("phone", messages)
-            elif key == "variables":
-                self.variable_errors.extend(messages)
+        for error in exc.lead_errors:
+            if error.field == validation.PHONE:
+                self.form.add_error("phone", error.message)
+                if error.existing_pk is not None:
+                    self.duplicate_of = error.existing_pk
+            elif error.field == validation.CONTACT_PHONE:
+                kept[error.contact].add_error("phone", error.message)
+            elif error.field == validation.VARIABLES:
+                self.variable_errors.append(error.message)
             else:
-                self.form.add_error(None, messages)
+                self.form.add_error(None, error.message)
 
 
 E_BULK_LEAVING_QUEUE = "These leads leave the calling queue: the campaign will not call them again. {label}?"
@@ -383,6 +358,10 @@ class StatusForm(forms.Form):
                 }
             )
         return options
+
+    def change(self) -> dict:
+        """The lifecycle's keyword arguments for the valid change, beside its target."""
+        return {"reason": self.cleaned_data["reason"], "scheduled_at": self.cleaned_data["scheduled_at"]}
 
     def clean(self):
         cleaned = super().clean()

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
+from django.urls import reverse
 
 from campaigns.models import Campaign
 
@@ -111,7 +112,7 @@ class Lead(models.Model):
         return f"{self.phone} ({self.get_status_display()})"
 
     def get_absolute_url(self) -> str:
-        return f"/leads/{self.pk}/"
+        return reverse("leads:detail", args=[self.pk])
 
 
 class SecondaryContact(models.Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_tables2 as tables
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -53,7 +54,8 @@ class LeadTable(tables.Table):
             "td__input": {"class": "form-check-input", "form": "bulk", "aria-label": "Select lead"},
         },
     )
-    phone = tables.Column(verbose_name="Phone number", linkify=True, attrs={"td": {"class": "text-nowrap"}})
+    # Linked to the lead page in render_phone.
+    phone = tables.Column(verbose_name="Phone number", attrs={"td": {"class": "text-nowrap"}})
     campaign = tables.Column(
         verbose_name="Campaign", accessor="campaign__name", order_by=("campaign__name", "-id")
     )
@@ -103,6 +105,15 @@ class LeadTable(tables.Table):
         """Each column's <td> attributes, worked out once: they depend on no record (no callables
         in ``attrs``), and the library's template works them out again for every cell."""
         return {column.name: column.attrs["td"].as_html() for column in self.columns}
+
+    @cached_property
+    def _lead_url_prefix(self) -> str:
+        return reverse("leads:detail", args=[0]).removesuffix("0/")
+
+    def render_phone(self, value, record) -> str:
+        # Lead.get_absolute_url with the path reversed once per table: reverse() costs tens of
+        # microseconds a call (200 rows a page), and one format_html is cheaper than linkify's.
+        return format_html('<a href="{}{}/">{}</a>', self._lead_url_prefix, record.pk, value)
 
     def render_status(self, value, record) -> str:
         return format_html(

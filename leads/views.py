@@ -1,8 +1,8 @@
 """The operator web UI for leads: the table, bulk actions, the lead form and the lead page.
 
-Every view reaches leads through ``selectors.leads_for_user`` (404 for a user who may not see
-leads), then checks the permission of its action (403). Changes are POST-only and redirect back to
-where the operator was.
+A view reaches one lead only through ``_get_lead_for_user`` (404 for a user who may not see leads,
+then 403 without the permission of its action); pages without a lead check theirs with
+``access.require``. Changes are POST-only and redirect back to where the operator was.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import logging
 from urllib.parse import unquote, urlsplit
 
 from django.contrib import messages
-from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.core.exceptions import PermissionDenied
 from django.db.models import F, Func, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import Resolver404, resolve
+from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_filters.views import FilterView
@@ -25,9 +23,10 @@ from django_tables2 import SingleTableMixin
 
 from campaigns import live as campaign_live
 from campaigns.models import Campaign
+from leadmgr import access
 from leadmgr.pagination import DeferredJoinLazyPaginator
 
-from . import lifecycle, selectors, services
+from . import lifecycle, selectors, services, validation
 from . import variables as lead_variables
 from .filters import FILTER_PARAMS, LeadFilter
 from .forms import LeadEditor, StatusForm, VariableFormSet, parse_prefilled, prefill, raw_values
@@ -37,7 +36,6 @@ from .tables import LeadTable
 log = logging.getLogger(__name__)
 
 MATCH_COUNT_CAP = 100_000
-TABLE_URL = "/leads/"
 E_NOTHING_SELECTED = "Check some leads, or choose all leads matching the filter, first."
 E_BAD_FILTER = "The filter is not valid: fix it in the table first."
 M_DELETED = "Deleted {leads} lead(s) and {contacts} secondary contact(s)."
@@ -55,7 +53,7 @@ def _next_url(request: HttpRequest, default: str) -> str:
     url = request.POST.get("next") or request.GET.get("next")
     if not url:
         return default
-    return url if _is_site_path(url) else TABLE_URL
+    return url if _is_site_path(url) else reverse("leads:list")
 
 
 def _is_site_path(url: str) -> bool:
@@ -73,16 +71,13 @@ def _is_site_path(url: str) -> bool:
     return True
 
 
-def _lead_for_user(
-    request: HttpRequest, pk: int, perm: str | None = None, *, assistant: bool = False
-) -> Lead:
+def _get_lead_for_user(request: HttpRequest, pk: int, *, perm: str, assistant: bool = False) -> Lead:
+    """The lead: 404 for a user who may not see leads, 403 without ``perm``. ``assistant``: with its
+    campaign's assistant and variables (the lead page and form show them)."""
     leads = selectors.leads_for_user(request.user).select_related("campaign")
-    if assistant:  # the lead form shows the assistant's variables
+    if assistant:
         leads = leads.select_related("campaign__assistant").prefetch_related("campaign__assistant__variables")
-    lead = get_object_or_404(leads, pk=pk)
-    if perm and not request.user.has_perm(perm):
-        raise PermissionDenied
-    return lead
+    return access.get_for_user(request, leads, pk, perm=perm)
 
 
 def _filter_query(request: HttpRequest) -> str:
@@ -94,15 +89,17 @@ def _filter_query(request: HttpRequest) -> str:
     return query.urlencode()
 
 
-class LeadListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
-    permission_required = "leads.view_lead"
-    raise_exception = True
+class LeadListView(SingleTableMixin, FilterView):
     table_class = LeadTable
     filterset_class = LeadFilter
     template_name = "leads/lead_list.html"
     # Pagination on the table only: LazyPaginator then reads one row past the page instead of
     # counting the whole result (see PERFORMANCE.md); deep pages skip rows on the index alone.
     table_pagination = {"paginator_class": DeferredJoinLazyPaginator, "per_page": 25}
+
+    def dispatch(self, request, *args, **kwargs):
+        access.require(request, "leads.view_lead")
+        return super().dispatch(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Lead]:
         # Counted per row shown (a correlated subquery after LIMIT), never for the whole result.
@@ -132,8 +129,7 @@ class LeadListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
 @require_GET
 def lead_match_count(request: HttpRequest) -> HttpResponse:
     """How many leads the table's filter matches (loaded after the page, capped)."""
-    if not request.user.has_perm("leads.view_lead"):
-        raise PermissionDenied
+    access.require(request, "leads.view_lead")
     filterset = LeadFilter(request.GET, queryset=selectors.leads_for_user(request.user))
     n = selectors.count_capped(filterset.qs, MATCH_COUNT_CAP) if filterset.is_valid() else 0
     return render(
@@ -157,7 +153,7 @@ def _selection(request: HttpRequest) -> tuple[QuerySet[Lead], str | None]:
 
 def _table_url(request: HttpRequest) -> str:
     query = _filter_query(request)
-    return _next_url(request, "/leads/" + (f"?{query}" if query else ""))
+    return _next_url(request, reverse("leads:list") + (f"?{query}" if query else ""))
 
 
 def _bulk_target(request: HttpRequest, perm: str) -> tuple[QuerySet[Lead], str, HttpResponse | None]:
@@ -165,8 +161,7 @@ def _bulk_target(request: HttpRequest, perm: str) -> tuple[QuerySet[Lead], str, 
 
     The third value is the response to return at once (back to the table with the problem) or None.
     """
-    if not request.user.has_perm(perm):
-        raise PermissionDenied
+    access.require(request, perm)
     leads, problem = _selection(request)
     back = _table_url(request)
     if problem:
@@ -207,13 +202,7 @@ def bulk_status(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         target = form.cleaned_data["target"]
         try:
-            result = lifecycle.bulk_set_status(
-                leads,
-                target,
-                user=request.user,
-                reason=form.cleaned_data["reason"],
-                scheduled_at=form.cleaned_data["scheduled_at"],
-            )
+            result = lifecycle.bulk_set_status(leads, target, user=request.user, **form.change())
         except lifecycle.TransitionError as exc:
             form.add_error(None, exc.message)
         else:
@@ -239,38 +228,40 @@ def _editor_context(editor: LeadEditor, **extra) -> dict:
     }
 
 
+def _lead_form(request: HttpRequest, editor: LeadEditor, lead: Lead | None = None) -> HttpResponse:
+    """The lead form; a valid post is one service call (its refusal shown on the form's fields)."""
+    if request.method == "POST" and editor.is_valid():
+        try:
+            if lead is None:
+                result = services.lead_create(**editor.arguments())
+            else:
+                result = services.lead_update(lead=lead, user=request.user, **editor.arguments())
+        except (validation.LeadInvalid, lifecycle.TransitionError) as exc:
+            editor.add_errors(exc)
+        else:
+            messages.success(request, M_SAVED.format(phone=result.lead.phone))
+            for warning in result.warnings:
+                messages.warning(request, warning)
+            return redirect(result.lead)
+    return render(request, "leads/lead_form.html", _editor_context(editor, lead=lead))
+
+
 @require_http_methods(["GET", "POST"])
 def lead_create(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("leads.add_lead"):
-        raise PermissionDenied
-    editor = LeadEditor(request.POST or None)
-    if request.method == "POST" and editor.is_valid():
-        lead = editor.save(request.user)
-        if lead is not None:
-            messages.success(request, M_SAVED.format(phone=lead.phone))
-            return redirect(lead)
-    return render(request, "leads/lead_form.html", _editor_context(editor))
+    access.require(request, "leads.add_lead")
+    return _lead_form(request, LeadEditor(request.POST or None))
 
 
 @require_http_methods(["GET", "POST"])
 def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = _lead_for_user(request, pk, "leads.change_lead", assistant=True)
-    editor = LeadEditor(request.POST or None, lead=lead)
-    if request.method == "POST" and editor.is_valid():
-        saved = editor.save(request.user)
-        if saved is not None:
-            messages.success(request, M_SAVED.format(phone=saved.phone))
-            for warning in editor.warnings:
-                messages.warning(request, warning)
-            return redirect(saved)
-    return render(request, "leads/lead_form.html", _editor_context(editor, lead=lead))
+    lead = _get_lead_for_user(request, pk, perm="leads.change_lead", assistant=True)
+    return _lead_form(request, LeadEditor(request.POST or None, lead=lead), lead)
 
 
 @require_GET
 def lead_form_variables(request: HttpRequest) -> HttpResponse:
     """htmx: the variables section for the chosen campaign, pre-filled, with the move check."""
-    if not (request.user.has_perm("leads.add_lead") or request.user.has_perm("leads.change_lead")):
-        raise PermissionDenied
+    access.require(request, "leads.add_lead", "leads.change_lead", any_of=True)
     campaign_id = selectors.parse_id(request.GET.get("campaign", ""))
     campaign = (
         Campaign.objects.select_related("assistant")
@@ -322,12 +313,7 @@ def status_actions(lead: Lead) -> list[dict]:
 
 @require_GET
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = get_object_or_404(
-        selectors.leads_for_user(request.user)
-        .select_related("campaign__assistant")
-        .prefetch_related("campaign__assistant__variables"),
-        pk=pk,
-    )
+    lead = _get_lead_for_user(request, pk, perm="leads.view_lead", assistant=True)
     assistant = lead.campaign.assistant
     template = assistant.message_template
     contacts = list(lead.contacts.all())
@@ -360,7 +346,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def lead_status(request: HttpRequest, pk: int) -> HttpResponse:
     """A quick manual override from the lead page or the table; back to where the operator was."""
-    lead = _lead_for_user(request, pk, "leads.change_lead")
+    lead = _get_lead_for_user(request, pk, perm="leads.change_lead")
     back = _next_url(request, lead.get_absolute_url())
     form = StatusForm(request.POST)
     if not form.is_valid():
@@ -370,13 +356,7 @@ def lead_status(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(back)
     target = form.cleaned_data["target"]
     try:
-        lifecycle.set_status(
-            lead,
-            target,
-            user=request.user,
-            reason=form.cleaned_data["reason"],
-            scheduled_at=form.cleaned_data["scheduled_at"],
-        )
+        lifecycle.set_status(lead, target, user=request.user, **form.change())
     except lifecycle.TransitionError as exc:
         messages.error(request, exc.message)
     else:

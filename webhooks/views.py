@@ -5,11 +5,11 @@ rest of the site answers those who may not know an object exists."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from leadmgr import access
 
 from . import selectors, services
 from .forms import SubscriptionForm
@@ -21,21 +21,15 @@ E_INACTIVE_TEST = "This subscription is inactive: activate it to send a test eve
 
 def _get_subscription_for_user(request: HttpRequest, pk: int, *, perm: str) -> Subscription:
     """404 for those who may not see subscriptions; 403 for those who may see but not ``perm``."""
+    visible = Subscription.objects.all()
     if not request.user.has_perm("webhooks.view_subscription"):
-        raise Http404
-    try:
-        subscription = Subscription.objects.get(pk=pk)
-    except Subscription.DoesNotExist:
-        raise Http404 from None
-    if not request.user.has_perm(perm):
-        raise PermissionDenied
-    return subscription
+        visible = visible.none()
+    return access.get_for_user(request, visible, pk, perm=perm)
 
 
 @require_GET
 def subscription_list(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("webhooks.view_subscription"):
-        raise PermissionDenied
+    access.require(request, "webhooks.view_subscription")
     subscriptions = list(Subscription.objects.order_by("id"))
     return render(
         request,
@@ -46,8 +40,7 @@ def subscription_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def subscription_create(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("webhooks.add_subscription"):
-        raise PermissionDenied
+    access.require(request, "webhooks.add_subscription")
     form = SubscriptionForm(request.POST or None, initial={"active": True})
     if request.method == "POST" and form.is_valid():
         subscription = services.subscription_create(**form.cleaned_data, user=request.user)
@@ -90,20 +83,27 @@ def subscription_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "webhooks/subscription_form.html", {"form": form, "subscription": subscription})
 
 
+M_ACTIVE = {
+    False: "Subscription deactivated: no events are written or sent for it.",
+    True: "Subscription activated.",
+}
+
+
+def _set_active(request: HttpRequest, pk: int, *, active: bool) -> HttpResponse:
+    subscription = _get_subscription_for_user(request, pk, perm="webhooks.change_subscription")
+    services.subscription_set_active(subscription, active=active)
+    messages.success(request, M_ACTIVE[active])
+    return redirect("webhooks:detail", pk=subscription.pk)
+
+
 @require_POST
 def subscription_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
-    subscription = _get_subscription_for_user(request, pk, perm="webhooks.change_subscription")
-    services.subscription_set_active(subscription, active=False)
-    messages.success(request, "Subscription deactivated: no events are written or sent for it.")
-    return redirect("webhooks:detail", pk=subscription.pk)
+    return _set_active(request, pk, active=False)
 
 
 @require_POST
 def subscription_activate(request: HttpRequest, pk: int) -> HttpResponse:
-    subscription = _get_subscription_for_user(request, pk, perm="webhooks.change_subscription")
-    services.subscription_set_active(subscription, active=True)
-    messages.success(request, "Subscription activated.")
-    return redirect("webhooks:detail", pk=subscription.pk)
+    return _set_active(request, pk, active=True)
 
 
 @require_http_methods(["GET", "POST"])
@@ -130,4 +130,4 @@ def subscription_test(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         services.subscription_send_test(subscription, user=request.user)
         messages.success(request, "Test event queued: it appears in the log below once the worker sends it.")
-    return redirect(reverse("webhooks:detail", args=[subscription.pk]))
+    return redirect("webhooks:detail", pk=subscription.pk)
