@@ -8,7 +8,9 @@ import shutil
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIServer
 from django.test import Client
+from django.test.testcases import LiveServerThread
 
 from campaigns.models import Assistant, AssistantVariable, Campaign
 from leads import roles
@@ -200,3 +202,29 @@ def chromium():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+class SerialLiveServer(WSGIServer):
+    """The live server, one request at a time, for a test database in memory.
+
+    Django shares the test's in-memory SQLite connection with the live server (the only way its
+    threads see the test's data), and its threaded server would then run two requests on that one
+    connection at once: a page whose htmx parts load together (the campaign page's live part and
+    its test-call panel) failed with sqlite3's "bad parameter or other API misuse". Requests
+    handled in turn on the server's thread are safe; browsers wait a few milliseconds more.
+    """
+
+    def __init__(self, *args, connections_override=None, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
+def live_server_for(*args, connections_override=None, **kwargs) -> WSGIServer:
+    """The live server's class choice (``LiveServerThread.server_class``): serial when Django hands
+    it the test's shared in-memory connection, else the threaded server Django would use."""
+    if connections_override:
+        return SerialLiveServer(*args, **kwargs)
+    return ThreadedWSGIServer(*args, connections_override=connections_override, **kwargs)
+
+
+def serve_one_request_at_a_time_on_memory_databases() -> None:
+    LiveServerThread.server_class = staticmethod(live_server_for)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from leadmgr.testing import ensure_roles
+from leadmgr.testing import ensure_roles, serve_one_request_at_a_time_on_memory_databases
 
 # The session's browser is leadmgr.testing's `chromium` fixture (one for every app's browser tests).
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+serve_one_request_at_a_time_on_memory_databases()
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
