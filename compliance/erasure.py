@@ -72,17 +72,18 @@ def erase_number(
     LogEntry.objects.filter(Q(object_repr__contains=digits) | Q(change_message__contains=digits)).delete()
     entries, _ = DoNotCallEntry.objects.filter(number=e164).delete()
     digest = number_hash(e164)
+    by = user if getattr(user, "pk", None) else None  # an anonymous user is no one
     DoNotCallEntry.objects.filter(number_hash=digest).delete()
     DoNotCallEntry.objects.create(
         number=None,
         number_hash=digest,
         source=DoNotCallEntry.Source.ERASURE,
         reason=REASON_ERASED,
-        added_by=user if getattr(user, "pk", None) else None,
+        added_by=by,
         added_at=now,
     )
     return Erasure.objects.create(
-        performed_by=user if getattr(user, "pk", None) else None,
+        performed_by=by,
         performed_at=now,
         channel=channel,
         leads_deleted=leads_deleted,

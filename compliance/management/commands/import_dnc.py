@@ -12,6 +12,8 @@ from leads.csv.errors import CSVFileError
 
 # From this size on, phone numbers are checked in worker processes (as import_leads does).
 WORKERS_FROM_BYTES = 1_000_000
+# The command's options that are the import's own, under the same names (``import_dnc``).
+PASSED_THROUGH = ("region", "skip_invalid", "dry_run", "reason")
 
 
 class Command(BaseCommand):
@@ -22,17 +24,7 @@ class Command(BaseCommand):
         add_import_options(parser, campaign_help="The campaign's own list (default: the site-wide list).")
         parser.add_argument("--reason", default="", help="Reason for rows without a reason column value.")
 
-    def handle(
-        self,
-        path,
-        campaign=None,
-        region=None,
-        skip_invalid=False,
-        dry_run=False,
-        workers=None,
-        reason="",
-        **opts,
-    ):
+    def handle(self, path, campaign=None, workers=None, **options):
         scope = campaign_named(campaign)
         try:
             size = os.path.getsize(path)
@@ -44,15 +36,8 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             with stream:
-                result = import_dnc(
-                    stream,
-                    campaign=scope,
-                    region=region,
-                    skip_invalid=skip_invalid,
-                    dry_run=dry_run,
-                    workers=workers,
-                    reason=reason,
-                )
+                same = {name: options[name] for name in PASSED_THROUGH}
+                result = import_dnc(stream, campaign=scope, workers=workers, **same)
         except CSVFileError as exc:
             raise CommandError(exc.message) from None
         for line, message in result.rejected:
