@@ -25,6 +25,13 @@ from .models import Lead, Status
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
+def phone_field(label: str, help_text: str) -> forms.CharField:
+    """A number to type in: as typed (spaces, dashes, a national form) up to 40 characters, which
+    ``normalize_phone`` then makes E.164; no autocomplete (a browser's guesses are other people's)."""
+    widget = forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"})
+    return forms.CharField(label=label, max_length=40, help_text=help_text, widget=widget)
+
+
 class VariableForm(forms.Form):
     name = forms.CharField(
         max_length=64,
@@ -171,12 +178,7 @@ ContactFormSet = forms.formset_factory(
 
 
 class LeadForm(forms.Form):
-    phone = forms.CharField(
-        label="Phone number",
-        max_length=40,
-        help_text="International format without spaces, for example +14155551234.",
-        widget=forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"}),
-    )
+    phone = phone_field("Phone number", "International format without spaces, for example +14155551234.")
     campaign = forms.ModelChoiceField(
         label="Campaign",
         queryset=Campaign.objects.select_related("assistant"),
