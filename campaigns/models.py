@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+
+from leadmgr.fields import done_by, starts_before_ends
 
 # The one rule for variable names, wherever a name comes in: the assistant's definitions, the lead
 # form, the admin's JSON, an import's header, the table's variable filter. A name a spreadsheet could
@@ -149,10 +150,11 @@ class Campaign(models.Model):
             ("pause_all_campaigns", "Can pause every running campaign at once"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(window_start__lt=models.F("window_end")),
+            starts_before_ends(
+                "window_start",
+                "window_end",
                 name="campaign_window_start_before_end",
-                violation_error_message="The calling window must start before it ends.",
+                message="The calling window must start before it ends.",
             ),
             models.CheckConstraint(
                 condition=models.Q(concurrency_limit__gte=1),
@@ -195,9 +197,7 @@ class CampaignStateChange(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="state_changes")
     from_state = models.CharField(max_length=16, choices=Campaign.State)
     to_state = models.CharField(max_length=16, choices=Campaign.State)
-    changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    changed_by = done_by()
     reason = models.CharField(max_length=500, blank=True)
     changed_at = models.DateTimeField()
 
@@ -291,9 +291,7 @@ class TestCall(models.Model):
     __test__ = False  # a model, not a test class for the test runner to collect
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="test_calls")
-    placed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    placed_by = done_by()
     placed_at = models.DateTimeField()
     phone = models.CharField(max_length=16, help_text="The number dialled (E.164).")
     source_lead_id = models.BigIntegerField(

@@ -24,12 +24,13 @@ e164_validator = RegexValidator(E164_RE, "Store phone numbers in E.164, for exam
 
 
 class Status(models.TextChoices):
-    CREATED = "created", "Created"
-    SCHEDULED = "scheduled", "Scheduled"
-    PROCESSING = "processing", "Processing"
-    RESCHEDULED = "rescheduled", "Rescheduled"
-    COMPLETED = "completed", "Completed"
-    MAX_RETRIES = "max_retries", "Max Retries"
+    # The labels are Django's from the names: "Created" … "Max Retries".
+    CREATED = "created"
+    SCHEDULED = "scheduled"
+    PROCESSING = "processing"
+    RESCHEDULED = "rescheduled"
+    COMPLETED = "completed"
+    MAX_RETRIES = "max_retries"
 
 
 # The leads table's sort by next attempt puts leads without one last in both directions: these

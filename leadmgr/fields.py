@@ -1,0 +1,22 @@
+"""Model declarations the apps share: who did something, and a window of the day."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+def done_by() -> models.ForeignKey:
+    """The user who did what the row records: null once that user is deleted (the record stays),
+    and no reverse accessor on the user."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+
+def starts_before_ends(start: str, end: str, *, name: str, message: str) -> models.CheckConstraint:
+    """The constraint of a window of the day held in two time fields: ``start`` strictly before
+    ``end`` (no window runs across midnight)."""
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{start}__lt": models.F(end)}), name=name, violation_error_message=message
+    )
