@@ -19,8 +19,9 @@ PASSED_THROUGH = ("region", "dry_run", "skip_invalid", "update_existing")
 
 class Command(BaseCommand):
     help = (
-        "Import leads from a CSV file (the contract's format) or an Excel workbook (.xlsx). Strict by default: one invalid row "
-        "and nothing is written. Exits 1 when any row was rejected."
+        "Import leads from a CSV file (the contract's format) or an Excel workbook (.xlsx). "
+        "Strict by default: one invalid row and nothing is written. "
+        "Exits 1 when any row was rejected."
     )
 
     def add_arguments(self, parser):
