@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from leadmgr.fields import done_by, starts_before_ends
+from leadmgr.fields import done_by, starts_before_ends, unique_within
 
 # The one rule for variable names, wherever a name comes in: the assistant's definitions, the lead
 # form, the admin's JSON, an import's header, the table's variable filter. A name a spreadsheet could
@@ -48,6 +48,7 @@ RESERVED_VARIABLE_NAMES = frozenset(
     }
 )
 E_RESERVED_NAME = "{name!r} is a column of its own in leadmgr; choose another variable name."
+E_VARIABLE_TAKEN = "This assistant already has a variable with this name."
 
 
 class Assistant(models.Model):
@@ -80,10 +81,8 @@ class AssistantVariable(models.Model):
     class Meta:
         ordering = ["assistant", "position", "id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["assistant", "name"],
-                name="assistant_variable_unique_name",
-                violation_error_message="This assistant already has a variable with this name.",
+            unique_within(
+                "assistant", "name", name="assistant_variable_unique_name", message=E_VARIABLE_TAKEN
             )
         ]
 

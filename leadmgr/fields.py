@@ -20,3 +20,9 @@ def starts_before_ends(start: str, end: str, *, name: str, message: str) -> mode
     return models.CheckConstraint(
         condition=models.Q(**{f"{start}__lt": models.F(end)}), name=name, violation_error_message=message
     )
+
+
+def unique_within(parent: str, field: str, *, name: str, message: str) -> models.UniqueConstraint:
+    """No two rows of one ``parent`` share a ``field`` value; ``message`` is what a form says when one
+    would (the constraint's index starts with ``parent``, so it also serves its rows' lookups)."""
+    return models.UniqueConstraint(fields=[parent, field], name=name, violation_error_message=message)

@@ -17,10 +17,13 @@ from django.dispatch import receiver
 from django.urls import reverse
 
 from campaigns.models import Campaign
+from leadmgr.fields import unique_within
 
 from .phones import E164_RE
 
 e164_validator = RegexValidator(E164_RE, "Store phone numbers in E.164, for example +14155551234.")
+E_PHONE_TAKEN = "This campaign already has a lead with this phone number."
+E_CONTACT_TAKEN = "This lead already has a secondary contact with this number."
 
 
 class Status(models.TextChoices):
@@ -70,11 +73,7 @@ class Lead(models.Model):
             ("bulk_delete_lead", "Can delete leads in bulk"),
         ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["campaign", "phone"],
-                name="lead_unique_phone_per_campaign",
-                violation_error_message="This campaign already has a lead with this phone number.",
-            ),
+            unique_within("campaign", "phone", name="lead_unique_phone_per_campaign", message=E_PHONE_TAKEN),
         ]
         # Every index is paid for on each insert and delete: 100k deleted leads cost about 0.1 s per
         # index on SQLite. So the lists sort by id, the creation order (created_at is set once, on
@@ -128,11 +127,7 @@ class SecondaryContact(models.Model):
     class Meta:
         ordering = ["lead", "position", "id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["lead", "phone"],
-                name="contact_unique_phone_per_lead",
-                violation_error_message="This lead already has a secondary contact with this number.",
-            ),
+            unique_within("lead", "phone", name="contact_unique_phone_per_lead", message=E_CONTACT_TAKEN),
         ]
 
     def __str__(self) -> str:
