@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from leadmgr.fields import done_by, starts_before_ends, unique_within
+from leadmgr.fields import Timestamped, done_by, starts_before_ends, unique_within
 
 # The one rule for variable names, wherever a name comes in: the assistant's definitions, the lead
 # form, the admin's JSON, an import's header, the table's variable filter. A name a spreadsheet could
@@ -51,15 +51,13 @@ E_RESERVED_NAME = "{name!r} is a column of its own in leadmgr; choose another va
 E_VARIABLE_TAKEN = "This assistant already has a variable with this name."
 
 
-class Assistant(models.Model):
+class Assistant(Timestamped):
     name = models.CharField(max_length=120, unique=True)
     description = models.TextField(blank=True)
     message_template = models.TextField(
         blank=True,
         help_text="What the assistant says first; {{variable_name}} is replaced by the lead's value.",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -111,7 +109,7 @@ def default_calling_days() -> list[int]:
 E_CALLING_DAYS = "Choose at least one calling day, each a weekday number from 0 (Monday) to 6 (Sunday)."
 
 
-class Campaign(models.Model):
+class Campaign(Timestamped):
     class State(models.TextChoices):
         DRAFT = "draft", "Draft"
         RUNNING = "running", "Running"
@@ -137,8 +135,6 @@ class Campaign(models.Model):
     concurrency_limit = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1)], help_text="Calls under way at once, at most."
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]

@@ -1,9 +1,20 @@
-"""Model declarations the apps share: who did something, and a window of the day."""
+"""Model declarations the apps share: when a row was made and changed, who did something, a window
+of the day, one value per parent."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+
+
+class Timestamped(models.Model):
+    """A row that keeps when it was created and last saved."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
 
 
 def done_by() -> models.ForeignKey:

@@ -17,7 +17,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 
 from campaigns.models import Campaign
-from leadmgr.fields import unique_within
+from leadmgr.fields import Timestamped, unique_within
 
 from .phones import E164_RE
 
@@ -42,7 +42,7 @@ NEXT_ATTEMPT_MISSING = ExpressionWrapper(Q(next_attempt_at__isnull=True), output
 NEXT_ATTEMPT_KNOWN = ExpressionWrapper(Q(next_attempt_at__isnull=False), output_field=BooleanField())
 
 
-class Lead(models.Model):
+class Lead(Timestamped):
     Status = Status
 
     # DO_NOTHING leaves the guard to the database's foreign key (a campaign with leads cannot be
@@ -62,8 +62,7 @@ class Lead(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     # While Processing: when the attempt's claim runs out and another worker may recover the lead.
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # created_at and updated_at: Timestamped.
 
     class Meta:
         ordering = ["-id"]  # newest first: ids rise with created_at
