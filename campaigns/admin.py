@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from leadmgr.admin import RecordAdmin
 from leads.models import E_CAMPAIGN_HAS_LEADS, Lead
 
 from .models import Assistant, AssistantVariable, Campaign, RunnerDecision, TestCall, Weekday
@@ -84,7 +85,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(RunnerDecision)
-class RunnerDecisionAdmin(admin.ModelAdmin):
+class RunnerDecisionAdmin(RecordAdmin):
     """Why the runner did not call due leads, per campaign, reason and hour (written by the runner)."""
 
     list_display = ["hour", "campaign", "reason", "leads", "ticks", "last_leads", "last_at"]
@@ -92,15 +93,9 @@ class RunnerDecisionAdmin(admin.ModelAdmin):
     list_select_related = ["campaign"]
     date_hierarchy = "hour"
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(TestCall)
-class TestCallAdmin(admin.ModelAdmin):
+class TestCallAdmin(RecordAdmin):
     """Test calls placed from campaign pages (campaigns/testcalls.py): a record, read only."""
 
     list_display = [
@@ -119,9 +114,3 @@ class TestCallAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in TestCall._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+
+from leadmgr.fields import Timestamped, done_by, starts_before_ends, unique_within
 
 # The one rule for variable names, wherever a name comes in: the assistant's definitions, the lead
 # form, the admin's JSON, an import's header, the table's variable filter. A name a spreadsheet could
@@ -47,17 +48,16 @@ RESERVED_VARIABLE_NAMES = frozenset(
     }
 )
 E_RESERVED_NAME = "{name!r} is a column of its own in leadmgr; choose another variable name."
+E_VARIABLE_TAKEN = "This assistant already has a variable with this name."
 
 
-class Assistant(models.Model):
+class Assistant(Timestamped):
     name = models.CharField(max_length=120, unique=True)
     description = models.TextField(blank=True)
     message_template = models.TextField(
         blank=True,
         help_text="What the assistant says first; {{variable_name}} is replaced by the lead's value.",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -79,10 +79,8 @@ class AssistantVariable(models.Model):
     class Meta:
         ordering = ["assistant", "position", "id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["assistant", "name"],
-                name="assistant_variable_unique_name",
-                violation_error_message="This assistant already has a variable with this name.",
+            unique_within(
+                "assistant", "name", name="assistant_variable_unique_name", message=E_VARIABLE_TAKEN
             )
         ]
 
@@ -111,7 +109,7 @@ def default_calling_days() -> list[int]:
 E_CALLING_DAYS = "Choose at least one calling day, each a weekday number from 0 (Monday) to 6 (Sunday)."
 
 
-class Campaign(models.Model):
+class Campaign(Timestamped):
     class State(models.TextChoices):
         DRAFT = "draft", "Draft"
         RUNNING = "running", "Running"
@@ -137,8 +135,6 @@ class Campaign(models.Model):
     concurrency_limit = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1)], help_text="Calls under way at once, at most."
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -149,10 +145,11 @@ class Campaign(models.Model):
             ("pause_all_campaigns", "Can pause every running campaign at once"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(window_start__lt=models.F("window_end")),
+            starts_before_ends(
+                "window_start",
+                "window_end",
                 name="campaign_window_start_before_end",
-                violation_error_message="The calling window must start before it ends.",
+                message="The calling window must start before it ends.",
             ),
             models.CheckConstraint(
                 condition=models.Q(concurrency_limit__gte=1),
@@ -195,9 +192,7 @@ class CampaignStateChange(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="state_changes")
     from_state = models.CharField(max_length=16, choices=Campaign.State)
     to_state = models.CharField(max_length=16, choices=Campaign.State)
-    changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    changed_by = done_by()
     reason = models.CharField(max_length=500, blank=True)
     changed_at = models.DateTimeField()
 
@@ -291,9 +286,7 @@ class TestCall(models.Model):
     __test__ = False  # a model, not a test class for the test runner to collect
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="test_calls")
-    placed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    placed_by = done_by()
     placed_at = models.DateTimeField()
     phone = models.CharField(max_length=16, help_text="The number dialled (E.164).")
     source_lead_id = models.BigIntegerField(

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from leads import selectors as lead_selectors
+from leads.forms import phone_field
 from leads.phones import normalize_phone
 
 from . import testcalls
@@ -25,12 +26,7 @@ M_REFUSED = "The {provider} provider did not take the test call to {phone}: {det
 class TestCallForm(forms.Form):
     __test__ = False  # not a test class
 
-    phone = forms.CharField(
-        label="Number to call",
-        max_length=40,
-        help_text="International format, for example +14155551234.",
-        widget=forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"}),
-    )
+    phone = phone_field("Number to call", "International format, for example +14155551234.")
     lead = forms.CharField(
         label="Lead whose variables fill the message",
         max_length=40,

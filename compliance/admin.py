@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from leadmgr.admin import ReadOnlyAdmin
+
 from .models import CallingRules, CampaignCaps, DoNotCallEntry, Erasure, ExportRecord, RegionRule
 
 
@@ -43,17 +45,6 @@ class RegionRuleAdmin(admin.ModelAdmin):
     list_display = ["name", "country", "days", "start", "end", "source"]
     list_filter = ["country"]
     search_fields = ["name", "prefixes"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(DoNotCallEntry)

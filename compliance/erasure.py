@@ -30,12 +30,16 @@ ERASED = "[erased]"  # what replaces the number inside a kept text
 REASON_ERASED = "Erased on request."
 
 
-def _scrub_text(model, field: str, number: str) -> int:
-    """Replace the number inside ``field`` of every row quoting it; returns rows changed."""
+def _scrub_text(model, field: str, *forms: str) -> int:
+    """Replace each form of the number, in turn, inside ``field`` of every row quoting it; returns
+    the rows changed (by each form)."""
     from django.db.models import Value
 
-    return model.objects.filter(**{f"{field}__contains": number}).update(
-        **{field: Replace(field, Value(number), Value(ERASED))}
+    return sum(
+        model.objects.filter(**{f"{field}__contains": form}).update(
+            **{field: Replace(field, Value(form), Value(ERASED))}
+        )
+        for form in forms
     )
 
 
@@ -46,6 +50,9 @@ def erase_number(
     """Erase ``number`` (any human form) everywhere. Raises ValidationError for an invalid number."""
     e164 = normalize_phone(number)
     now = now or timezone.now()
+    by = user if getattr(user, "pk", None) else None  # an anonymous user is no one
+    # The record, filled in as the rows go (written last, in the same transaction).
+    erasure = Erasure(performed_by=by, performed_at=now, channel=channel)
     # campaign IN (all) + phone: the unique (campaign, phone) index, probed once per campaign.
     campaign_ids = list(Campaign.objects.values_list("pk", flat=True))
     lead_ids = list(
@@ -59,18 +66,18 @@ def erase_number(
         .exclude(lead_id__in=lead_ids)
         .update(phone="", contact=None, provider_ref="", detail=REASON_ERASED)
     )
-    contacts_deleted, _ = contacts.delete()
+    erasure.contacts_deleted, _ = contacts.delete()
     # The leads with their contacts, history and calls (the database's cascades).
     CallAttempt.objects.filter(lead_id__in=lead_ids).delete()
     StatusChange.objects.filter(lead_id__in=lead_ids).delete()
-    contacts_deleted += SecondaryContact.objects.filter(lead_id__in=lead_ids).delete()[0]
-    leads_deleted = Lead.objects.filter(pk__in=lead_ids).delete()[0]
+    erasure.contacts_deleted += SecondaryContact.objects.filter(lead_id__in=lead_ids).delete()[0]
+    erasure.leads_deleted = Lead.objects.filter(pk__in=lead_ids).delete()[0]
     digits = e164[1:]  # how a search box or a reason may quote it (contains the E.164 form too)
-    history = _scrub_text(StatusChange, "reason", e164) + _scrub_text(StatusChange, "reason", digits)
-    calls += _scrub_text(CallAttempt, "detail", e164) + _scrub_text(CallAttempt, "detail", digits)
+    erasure.history_scrubbed = _scrub_text(StatusChange, "reason", e164, digits)
+    erasure.calls_scrubbed = calls + _scrub_text(CallAttempt, "detail", e164, digits)
     ExportRecord.objects.filter(filters__icontains=digits).update(filters={"erased": True})
     LogEntry.objects.filter(Q(object_repr__contains=digits) | Q(change_message__contains=digits)).delete()
-    entries, _ = DoNotCallEntry.objects.filter(number=e164).delete()
+    erasure.entries_scrubbed, _ = DoNotCallEntry.objects.filter(number=e164).delete()
     digest = number_hash(e164)
     DoNotCallEntry.objects.filter(number_hash=digest).delete()
     DoNotCallEntry.objects.create(
@@ -78,16 +85,8 @@ def erase_number(
         number_hash=digest,
         source=DoNotCallEntry.Source.ERASURE,
         reason=REASON_ERASED,
-        added_by=user if getattr(user, "pk", None) else None,
+        added_by=by,
         added_at=now,
     )
-    return Erasure.objects.create(
-        performed_by=user if getattr(user, "pk", None) else None,
-        performed_at=now,
-        channel=channel,
-        leads_deleted=leads_deleted,
-        contacts_deleted=contacts_deleted,
-        calls_scrubbed=calls,
-        history_scrubbed=history,
-        entries_scrubbed=entries,
-    )
+    erasure.save()
+    return erasure

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from campaigns.models import E_CALLING_DAYS, Campaign, Weekday
+from leadmgr.fields import done_by, starts_before_ends
 from leads.phones import E164_RE
 
 e164_validator = RegexValidator(E164_RE, "Store phone numbers in E.164, for example +14155551234.")
@@ -70,14 +70,10 @@ class DoNotCallEntry(models.Model):
     )
     source = models.CharField(max_length=16, choices=Source, default=Source.MANUAL)
     reason = models.CharField(max_length=500, blank=True)
-    added_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    added_by = done_by()
     added_at = models.DateTimeField()
     removed_at = models.DateTimeField(null=True, blank=True)
-    removed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    removed_by = done_by()
     removal_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
@@ -159,10 +155,11 @@ class CallingRules(models.Model):
         verbose_name = "calling rules"
         verbose_name_plural = "calling rules"
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(floor_start__lt=models.F("floor_end")),
+            starts_before_ends(
+                "floor_start",
+                "floor_end",
                 name="calling_rules_floor_start_before_end",
-                violation_error_message="The legal calling hours must start before they end.",
+                message="The legal calling hours must start before they end.",
             )
         ]
 
@@ -210,10 +207,11 @@ class RegionRule(models.Model):
     class Meta:
         ordering = ["country", "name", "id"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(start__lt=models.F("end")),
+            starts_before_ends(
+                "start",
+                "end",
                 name="region_rule_start_before_end",
-                violation_error_message="The hours must start before they end.",
+                message="The hours must start before they end.",
             )
         ]
 
@@ -246,9 +244,7 @@ class RegionRule(models.Model):
 class Erasure(models.Model):
     """An erasure on request: who, when and how many rows; never the number itself."""
 
-    performed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    performed_by = done_by()
     performed_at = models.DateTimeField()
     channel = models.CharField(max_length=16, help_text="web or command")
     leads_deleted = models.PositiveIntegerField(default=0)
@@ -274,9 +270,7 @@ class ExportRecord(models.Model):
         API = "api", "API"
         ADMIN = "admin", "Admin"
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    user = done_by()
     at = models.DateTimeField()
     channel = models.CharField(max_length=16, choices=Channel)
     filters = models.JSONField(default=dict, blank=True)

@@ -25,6 +25,24 @@ from .models import Lead, Status
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
+def check_schedule(form: forms.Form, status: str | None) -> None:
+    """A change to Scheduled needs a time in ``scheduled_at``, and not one in the past (the lead
+    form and the bulk status form)."""
+    if status != Status.SCHEDULED:
+        return
+    if not form.cleaned_data.get("scheduled_at"):
+        form.add_error("scheduled_at", lifecycle.E_SCHEDULED_NEEDS_TIME)
+    else:
+        zones.refuse_past(form, "scheduled_at")
+
+
+def phone_field(label: str, help_text: str) -> forms.CharField:
+    """A number to type in: as typed (spaces, dashes, a national form) up to 40 characters, which
+    ``normalize_phone`` then makes E.164; no autocomplete (a browser's guesses are other people's)."""
+    widget = forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"})
+    return forms.CharField(label=label, max_length=40, help_text=help_text, widget=widget)
+
+
 class VariableForm(forms.Form):
     name = forms.CharField(
         max_length=64,
@@ -171,12 +189,7 @@ ContactFormSet = forms.formset_factory(
 
 
 class LeadForm(forms.Form):
-    phone = forms.CharField(
-        label="Phone number",
-        max_length=40,
-        help_text="International format without spaces, for example +14155551234.",
-        widget=forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"}),
-    )
+    phone = phone_field("Phone number", "International format without spaces, for example +14155551234.")
     campaign = forms.ModelChoiceField(
         label="Campaign",
         queryset=Campaign.objects.select_related("assistant"),
@@ -214,10 +227,7 @@ class LeadForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("status") == Status.SCHEDULED and not cleaned.get("scheduled_at"):
-            self.add_error("scheduled_at", lifecycle.E_SCHEDULED_NEEDS_TIME)
-        elif cleaned.get("status") == Status.SCHEDULED:
-            zones.refuse_past(self, "scheduled_at")
+        check_schedule(self, cleaned.get("status"))
         return cleaned
 
     @cached_property
@@ -365,10 +375,7 @@ class StatusForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("target") == Status.SCHEDULED and not cleaned.get("scheduled_at"):
-            self.add_error("scheduled_at", lifecycle.E_SCHEDULED_NEEDS_TIME)
-        elif cleaned.get("target") == Status.SCHEDULED:
-            zones.refuse_past(self, "scheduled_at")
+        check_schedule(self, cleaned.get("target"))
         return cleaned
 
 

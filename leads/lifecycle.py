@@ -142,13 +142,7 @@ def _history(
 ) -> StatusChange:
     """A history row (not yet written: ``record`` writes it)."""
     return StatusChange(
-        lead_id=lead_id,
-        from_status=old,
-        to_status=new,
-        at=at,
-        user=user,
-        reason=reason,
-        automatic=automatic,
+        lead_id=lead_id, from_status=old, to_status=new, at=at, user=user, reason=reason, automatic=automatic
     )
 
 

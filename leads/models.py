@@ -17,19 +17,23 @@ from django.dispatch import receiver
 from django.urls import reverse
 
 from campaigns.models import Campaign
+from leadmgr.fields import Timestamped, unique_within
 
 from .phones import E164_RE
 
 e164_validator = RegexValidator(E164_RE, "Store phone numbers in E.164, for example +14155551234.")
+E_PHONE_TAKEN = "This campaign already has a lead with this phone number."
+E_CONTACT_TAKEN = "This lead already has a secondary contact with this number."
 
 
 class Status(models.TextChoices):
-    CREATED = "created", "Created"
-    SCHEDULED = "scheduled", "Scheduled"
-    PROCESSING = "processing", "Processing"
-    RESCHEDULED = "rescheduled", "Rescheduled"
-    COMPLETED = "completed", "Completed"
-    MAX_RETRIES = "max_retries", "Max Retries"
+    # The labels are Django's from the names: "Created" … "Max Retries".
+    CREATED = "created"
+    SCHEDULED = "scheduled"
+    PROCESSING = "processing"
+    RESCHEDULED = "rescheduled"
+    COMPLETED = "completed"
+    MAX_RETRIES = "max_retries"
 
 
 # The leads table's sort by next attempt puts leads without one last in both directions: these
@@ -38,7 +42,7 @@ NEXT_ATTEMPT_MISSING = ExpressionWrapper(Q(next_attempt_at__isnull=True), output
 NEXT_ATTEMPT_KNOWN = ExpressionWrapper(Q(next_attempt_at__isnull=False), output_field=BooleanField())
 
 
-class Lead(models.Model):
+class Lead(Timestamped):
     Status = Status
 
     # DO_NOTHING leaves the guard to the database's foreign key (a campaign with leads cannot be
@@ -58,8 +62,7 @@ class Lead(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     # While Processing: when the attempt's claim runs out and another worker may recover the lead.
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # created_at and updated_at: Timestamped.
 
     class Meta:
         ordering = ["-id"]  # newest first: ids rise with created_at
@@ -69,11 +72,7 @@ class Lead(models.Model):
             ("bulk_delete_lead", "Can delete leads in bulk"),
         ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["campaign", "phone"],
-                name="lead_unique_phone_per_campaign",
-                violation_error_message="This campaign already has a lead with this phone number.",
-            ),
+            unique_within("campaign", "phone", name="lead_unique_phone_per_campaign", message=E_PHONE_TAKEN),
         ]
         # Every index is paid for on each insert and delete: 100k deleted leads cost about 0.1 s per
         # index on SQLite. So the lists sort by id, the creation order (created_at is set once, on
@@ -127,11 +126,7 @@ class SecondaryContact(models.Model):
     class Meta:
         ordering = ["lead", "position", "id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["lead", "phone"],
-                name="contact_unique_phone_per_lead",
-                violation_error_message="This lead already has a secondary contact with this number.",
-            ),
+            unique_within("lead", "phone", name="contact_unique_phone_per_lead", message=E_CONTACT_TAKEN),
         ]
 
     def __str__(self) -> str:

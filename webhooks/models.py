@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from leadmgr.fields import Timestamped
+
 EVENT_TYPES = {
     "lead.created": "A lead was created (form, import, admin)",
     "lead.status_changed": "A lead's status changed (automatic or manual)",
@@ -19,7 +21,7 @@ EVENT_TYPES = {
 TEST_EVENT = "webhook.test"
 
 
-class Subscription(models.Model):
+class Subscription(Timestamped):
     url = models.URLField("URL", max_length=2000)
     events = models.JSONField(default=list)  # names from EVENT_TYPES
     # Kept in the clear: every delivery is signed with it. Shown once, when the subscription is made.
@@ -33,8 +35,6 @@ class Subscription(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["id"]

@@ -11,7 +11,7 @@ from compliance.erasure import erase_number
 from compliance.models import DoNotCallEntry, Erasure, ExportRecord
 from leadmgr.testing import make_campaign, make_lead
 from leads import lifecycle
-from leads.models import CallAttempt, Lead, SecondaryContact
+from leads.models import CallAttempt, Lead, SecondaryContact, StatusChange
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,6 +80,21 @@ def test_erasure_deletes_every_lead_and_contact_and_leaves_only_a_hash(admin_use
     assert (entry.number, entry.source, len(entry.number_hash)) == (None, "erasure", 64)
     assert selectors.blocked_numbers([X]) == {X: "erasure"}
     assert Erasure.objects.count() == 1
+
+
+def test_erasure_scrubs_other_leads_history_quoting_the_number_in_either_form():
+    lead = make_lead(make_campaign())
+    for reason in (f"asked by {X}", f"asked by {X[1:]}", "nothing to scrub"):
+        StatusChange.objects.create(lead=lead, to_status="created", at="2026-01-01T00:00Z", reason=reason)
+
+    erasure = erase_number(number=X)
+
+    assert erasure.history_scrubbed == 2
+    assert list(lead.history.values_list("reason", flat=True)) == [
+        "asked by [erased]",
+        "asked by [erased]",
+        "nothing to scrub",
+    ]
 
 
 def test_the_command_erases_and_refuses_an_invalid_number(capsys):

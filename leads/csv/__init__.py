@@ -6,7 +6,8 @@
 - ``rows``: one row's cells checked into a lead as it will be stored, phones in worker processes;
 - ``importer``: the import as ``ImportOptions`` says, in one transaction (``writer``: its INSERTs);
 - ``exporter``: the streamed export as CSV or a workbook;
-- ``sample``: a campaign's sample file.
+- ``sample``: a campaign's sample file;
+- ``commands``: what the import and export commands share (their options, ``--campaign``).
 
 The admin's import-export resource, the upload pages, the API, the jobs and the commands all come
 through here; the rules a lead must satisfy are the domain's (phones, variables, the lifecycle).

@@ -4,8 +4,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.models import Campaign
 from compliance.dnc_csv import export_dnc
+from leads.csv.commands import campaign_named
 
 
 class Command(BaseCommand):
@@ -16,11 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--campaign", help="The campaign's own list (default: the site-wide list).")
 
     def handle(self, output=None, campaign=None, **opts):
-        scope = None
-        if campaign:
-            scope = Campaign.objects.filter(name=campaign).first()
-            if scope is None:
-                raise CommandError(f"Campaign {campaign!r} does not exist: use the exact name of a campaign.")
+        scope = campaign_named(campaign)
         try:
             out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout  # noqa: SIM115
         except OSError as exc:

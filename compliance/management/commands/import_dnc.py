@@ -6,12 +6,14 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.models import Campaign
 from compliance.dnc_csv import import_dnc
+from leads.csv.commands import add_import_options, campaign_named
 from leads.csv.errors import CSVFileError
 
 # From this size on, phone numbers are checked in worker processes (as import_leads does).
 WORKERS_FROM_BYTES = 1_000_000
+# The command's options that are the import's own, under the same names (``import_dnc``).
+PASSED_THROUGH = ("region", "skip_invalid", "dry_run", "reason")
 
 
 class Command(BaseCommand):
@@ -19,29 +21,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path")
-        parser.add_argument("--campaign", help="The campaign's own list (default: the site-wide list).")
-        parser.add_argument("--region", help="Region for numbers without a country code, e.g. US.")
-        parser.add_argument("--skip-invalid", action="store_true", help="Write the valid rows anyway.")
-        parser.add_argument("--dry-run", action="store_true", help="Check everything, write nothing.")
+        add_import_options(parser, campaign_help="The campaign's own list (default: the site-wide list).")
         parser.add_argument("--reason", default="", help="Reason for rows without a reason column value.")
-        parser.add_argument("--workers", type=int, default=None, help="Processes checking numbers.")
 
-    def handle(
-        self,
-        path,
-        campaign=None,
-        region=None,
-        skip_invalid=False,
-        dry_run=False,
-        workers=None,
-        reason="",
-        **opts,
-    ):
-        scope = None
-        if campaign:
-            scope = Campaign.objects.filter(name=campaign).first()
-            if scope is None:
-                raise CommandError(f"Campaign {campaign!r} does not exist: use the exact name of a campaign.")
+    def handle(self, path, campaign=None, workers=None, **options):
+        scope = campaign_named(campaign)
         try:
             size = os.path.getsize(path)
             stream = open(path, "rb")  # noqa: SIM115 (closed below)
@@ -52,15 +36,8 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             with stream:
-                result = import_dnc(
-                    stream,
-                    campaign=scope,
-                    region=region,
-                    skip_invalid=skip_invalid,
-                    dry_run=dry_run,
-                    workers=workers,
-                    reason=reason,
-                )
+                same = {name: options[name] for name in PASSED_THROUGH}
+                result = import_dnc(stream, campaign=scope, workers=workers, **same)
         except CSVFileError as exc:
             raise CommandError(exc.message) from None
         for line, message in result.rejected:

@@ -7,10 +7,11 @@ import tempfile
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.models import E_VARIABLE_NAME, VARIABLE_NAME_RE, Campaign
+from campaigns.models import E_VARIABLE_NAME, VARIABLE_NAME_RE
 from compliance.audit import audited, record_export
 from leads import selectors
 from leads.csv import exporter, xlsx
+from leads.csv.commands import campaign_named
 from leads.models import Status
 
 E_NO_SUCH_CAMPAIGN = "Campaign {name!r} does not exist."
@@ -56,11 +57,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        campaign = None
-        if options["campaign"]:
-            campaign = Campaign.objects.filter(name=options["campaign"]).first()
-            if campaign is None:
-                raise CommandError(E_NO_SUCH_CAMPAIGN.format(name=options["campaign"]))
+        campaign = campaign_named(options["campaign"], E_NO_SUCH_CAMPAIGN)
         statuses = [s.strip() for value in options["status"] for s in value.split(",") if s.strip()]
         for status in statuses:
             if status not in Status.values:

@@ -6,7 +6,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.models import Campaign
+from leads.csv.commands import add_import_options, campaign_named
 from leads.csv.errors import CSVFileError
 from leads.csv.importer import ImportOptions, import_leads
 
@@ -19,8 +19,9 @@ PASSED_THROUGH = ("region", "dry_run", "skip_invalid", "update_existing")
 
 class Command(BaseCommand):
     help = (
-        "Import leads from a CSV file (the contract's format) or an Excel workbook (.xlsx). Strict by default: one invalid row "
-        "and nothing is written. Exits 1 when any row was rejected."
+        "Import leads from a CSV file (the contract's format) or an Excel workbook (.xlsx). "
+        "Strict by default: one invalid row and nothing is written. "
+        "Exits 1 when any row was rejected."
     )
 
     def add_arguments(self, parser):
@@ -30,18 +31,7 @@ class Command(BaseCommand):
             help="What separates a CSV file's columns: , ; tab or | (default: detected from the header).",
         )
         parser.add_argument("--sheet", help="The sheet of an .xlsx file to read (default: the first).")
-        parser.add_argument("--campaign", help="The campaign for rows without a campaign column.")
-        parser.add_argument("--region", help="Region for national phone numbers, e.g. US or GB.")
-        parser.add_argument("--dry-run", action="store_true", help="Check every row, write nothing.")
-        parser.add_argument(
-            "--skip-invalid", action="store_true", help="Write the valid rows and report the rest."
-        )
-        parser.add_argument(
-            "--workers",
-            type=int,
-            default=None,
-            help="Processes checking phone numbers (default: 2 for files over 1 MB, else none).",
-        )
+        add_import_options(parser, campaign_help="The campaign for rows without a campaign column.")
         parser.add_argument(
             "--update-existing",
             action="store_true",
@@ -49,7 +39,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, path, campaign, workers, delimiter=None, sheet=None, **options):
-        chosen = _campaign(campaign)
+        chosen = campaign_named(campaign, E_NO_SUCH_CAMPAIGN)
         if not os.path.isfile(path):
             raise CommandError(E_NO_SUCH_FILE.format(path=path))
         if workers is None:
@@ -75,16 +65,6 @@ class Command(BaseCommand):
             for error in skipped.errors:
                 self.stdout.write(f"{path}:{error.line}: [{error.column}] {error.message} Skipped.")
         self.stdout.write(result.summary())
-
-
-def _campaign(name: str | None) -> Campaign | None:
-    if not name:
-        return None
-    chosen = Campaign.objects.filter(name=name).first()
-    if chosen is None:
-        names = ", ".join(repr(n) for n in Campaign.objects.values_list("name", flat=True)) or "none"
-        raise CommandError(E_NO_SUCH_CAMPAIGN.format(name=name, names=names))
-    return chosen
 
 
 def _import(path: str, options: ImportOptions, *, tty: bool, delimiter, sheet):
