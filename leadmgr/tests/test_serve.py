@@ -117,6 +117,12 @@ def test_serve_starts_serves_hashed_static_files_and_stops_on_sigterm(tmp_path, 
 
         assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0  # made once, for its owner only
 
+        # The workers start beside gunicorn: SIGTERM once each says it runs (its handler is set by
+        # then; a busy machine once stopped the runner before, and its summary was never written).
+        started = ("Running campaigns with the", "Delivering webhooks (")
+        while not all(line in (tmp_path / "serve.log").read_text() for line in started):
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-4000:]
+            time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=120) == 0, (tmp_path / "serve.log").read_text()[-4000:]
         output = (tmp_path / "serve.log").read_text()

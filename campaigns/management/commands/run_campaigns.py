@@ -52,6 +52,7 @@ class Command(BaseCommand):
             f"{settings.LEADMGR_RUNNER_TICK} s; Ctrl-C stops claiming, waits up to "
             f"{settings.LEADMGR_RUNNER_GRACE} s for the calls under way, then releases the rest."
         )
+        self.stdout.flush()  # at once in a supervisor's log (stdout to a file is block-buffered)
         total = TickReport()
         failures = 0
         while not stop.is_set():
