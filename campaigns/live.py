@@ -131,6 +131,11 @@ def live_context(campaign, now: dt.datetime | None = None) -> dict:
 # --- when (and why) one lead is called next: the runner's rules, read for the lead page ------------
 
 
+def _for_viewer(at: dt.datetime) -> str:
+    """A time in the viewer's zone (the profile's, active for the request), named."""
+    return f"{timezone.localtime(at):%Y-%m-%d %H:%M} {timezone.get_current_timezone_name()}"
+
+
 def next_call(lead: Lead, now: dt.datetime | None = None) -> str:
     """One sentence: when the runner will call ``lead`` next, or why it will not (its campaign's
     state, its status, a required variable missing, its calling window)."""
@@ -161,13 +166,10 @@ def next_call(lead: Lead, now: dt.datetime | None = None) -> str:
             return "Waiting: the number's time zone cannot be told, so its calling window cannot be checked."
         opens = verdict.next_open
         local = opens.astimezone(zones[0])
-        return (
-            f"Next call from {local:%H:%M} in {zones[0].key} (its calling window), "
-            f"{opens.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC."
-        )
+        return f"Next call from {local:%H:%M} in {zones[0].key} (its calling window), {_for_viewer(opens)}."
     if at > now:
         why = {Status.SCHEDULED: "its scheduled callback", Status.RESCHEDULED: "its retry time"}.get(
             lead.status, "when its calling window opens"
         )
-        return f"Next call at {at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC ({why})."
+        return f"Next call at {_for_viewer(at)} ({why})."
     return "Due now: called at the runner's next pass, as a slot in the campaign frees up."

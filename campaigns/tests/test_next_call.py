@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from campaigns.live import next_call
 from campaigns.models import Campaign
@@ -57,6 +58,23 @@ def test_a_retry_says_its_time(db):
         next_attempt_at=NOW + dt.timedelta(minutes=30),
     )
     assert next_call(lead, NOW) == "Next call at 2026-11-25 18:30 UTC (its retry time)."
+
+
+def test_the_times_are_in_the_viewers_zone(db):
+    campaign = make_campaign(state=State.RUNNING, window_start=dt.time(14), window_end=dt.time(17))
+    waiting = make_lead(campaign, phone="+12125550100")
+    retry = make_lead(
+        make_campaign(name="Retries", state=State.RUNNING),
+        phone="+14155550100",
+        status=Status.RESCHEDULED,
+        attempts=1,
+        next_attempt_at=NOW + dt.timedelta(minutes=30),
+    )
+    with timezone.override("Europe/Berlin"):  # what the profile's middleware activates
+        assert next_call(waiting, NOW) == (
+            "Next call from 14:00 in America/New_York (its calling window), 2026-11-25 20:00 Europe/Berlin."
+        )
+        assert next_call(retry, NOW) == "Next call at 2026-11-25 19:30 Europe/Berlin (its retry time)."
 
 
 def test_a_missing_required_variable_is_named(db):
