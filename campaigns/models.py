@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from compliance import skips
 from leadmgr.fields import Timestamped, done_by, starts_before_ends, unique_within
 
 # The one rule for variable names, wherever a name comes in: the assistant's definitions, the lead
@@ -225,8 +226,8 @@ class RunnerDecision(models.Model):
         # A required variable (with no default) is not set: never dialled with a hole in the message.
         MISSING_VARIABLE = "missing_variable", "Required variable missing"
         # Asked of compliance/ before every dial: the number is listed, or dialled too often.
-        DO_NOT_CALL = "do_not_call", "On the do-not-call list"
-        FREQUENCY_CAP = "frequency_cap", "Frequency cap reached"
+        DO_NOT_CALL = skips.DO_NOT_CALL, "On the do-not-call list"
+        FREQUENCY_CAP = skips.FREQUENCY_CAP, "Frequency cap reached"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runner_decisions")
     reason = models.CharField(max_length=24, choices=Reason)

@@ -16,10 +16,8 @@ from leads.models import CallAttempt
 
 from .models import CallingRules, CampaignCaps
 from .selectors import blocked_numbers, site_rules
+from .skips import DO_NOT_CALL, FREQUENCY_CAP, SKIP_OUTCOMES
 
-DO_NOT_CALL = "do_not_call"  # the same values as RunnerDecision.Reason and CallAttempt.Outcome
-FREQUENCY_CAP = "frequency_cap"
-SKIP_OUTCOMES = (DO_NOT_CALL, FREQUENCY_CAP)  # rows that record a skip, not a dial
 DAY = dt.timedelta(days=1)
 WEEK = dt.timedelta(days=7)
 

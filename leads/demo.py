@@ -8,8 +8,10 @@ million leads for the benchmarks, writing rows directly in large batches.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -23,79 +25,17 @@ from .models import Lead, SecondaryContact, Status
 
 # US area codes across all four mainland time zones, and London: phonenumbers accepts all of them.
 US_AREAS = ["212", "312", "415", "512", "617", "646", "702", "713", "801", "206", "303", "404", "602", "305"]
-FIRST = ["Sarah", "John", "Jane", "Miguel", "Aiko", "Priya", "Lars", "Chloé", "Omar", "Zoë", "Wei", "Fatima"]
-LAST = [
-    "Johnson",
-    "Smith",
-    "Doe",
-    "García",
-    "Tanaka",
-    "Patel",
-    "Nilsson",
-    "Dubois",
-    "Haddad",
-    "Müller",
-    "Chen",
-]
-COMPANIES = [
-    "TechStart Solutions",
-    "Northwind Traders",
-    "Blue Harbor Logistics",
-    "Acme Analytics",
-    "Greenleaf Dental",
-    "Summit Realty",
-    "Orbit Fitness",
-]
-INDUSTRIES = ["Software Development", "Logistics", "Healthcare", "Real Estate", "Retail", "Fitness"]
-INTERACTIONS = [
-    "Requested demo of premium features",
-    "Downloaded the pricing guide",
-    "Asked about an enterprise plan",
-    "Attended the spring webinar",
-    "Missed the last scheduled call",
-]
-TIMES = ["Morning EST", "Afternoon EST", "Evening PST", "Any time", "Lunch hour CST"]
-ROLES = [("CEO", "Final approval"), ("CTO", "Technical decisions"), ("CFO", "Budget"), ("Office manager", "")]
-
-ASSISTANTS = [
-    {
-        "name": "Sales Qualifier",
-        "description": "Qualifies inbound demo requests and books a call with sales.",
-        "message_template": (
-            "Hi {{customer_name}}, this is Ava from leadmgr calling about {{company}}'s request: "
-            "{{last_interaction}}. Is now a good time?"
-        ),
-        "variables": [
-            ("customer_name", "", True, "Who we are calling"),
-            ("company", "", True, "The customer's company"),
-            ("last_interaction", "Requested a demo", False, "Context for the opening line"),
-            ("preferred_contact_time", "Afternoon EST", False, "When they like to be called"),
-            ("industry", "Software Development", False, "For tailoring the pitch"),
-        ],
-    },
-    {
-        "name": "Appointment Reminder",
-        "description": "Reminds customers of an upcoming appointment and confirms it.",
-        "message_template": "Hello {{customer_name}}, a reminder of your appointment on {{appointment_date}}.",
-        "variables": [
-            ("customer_name", "", True, "Who we are calling"),
-            ("appointment_date", "", True, "Date and time of the appointment"),
-            ("clinic", "Greenleaf Dental", False, "Where the appointment is"),
-        ],
-    },
-    {
-        "name": "Renewal Outreach",
-        "description": "Reaches decision-makers before their contract renews.",
-        "message_template": "Hi {{contact_name}}, I'm calling about {{company}}'s renewal on {{renewal_date}}.",
-        "variables": [
-            ("contact_name", "", True, "Decision-maker's name"),
-            ("company", "", True, "Customer company"),
-            ("role", "", False, "Their role"),
-            ("decision_authority", "", False, "What they can approve"),
-            ("renewal_date", "next month", False, "When the contract renews"),
-        ],
-    },
-]
+# The demo's assistants (with their variables), and the names, companies and details its leads are
+# drawn from: data, kept in demo_data.json beside this module.
+DATA = json.loads(Path(__file__).with_name("demo_data.json").read_text(encoding="utf-8"))
+ASSISTANTS = DATA["assistants"]
+FIRST = DATA["first_names"]
+LAST = DATA["last_names"]
+COMPANIES = DATA["companies"]
+INDUSTRIES = DATA["industries"]
+INTERACTIONS = DATA["interactions"]
+TIMES = DATA["contact_times"]
+ROLES = [(r["role"], r["decision_authority"]) for r in DATA["roles"]]
 
 CAMPAIGNS = [
     ("Spring demo follow-up", "Sales Qualifier", Campaign.State.RUNNING),
@@ -177,10 +117,8 @@ def ensure_demo_campaigns() -> list[Campaign]:
         )
         if created:
             AssistantVariable.objects.bulk_create(
-                AssistantVariable(
-                    assistant=assistant, name=n, default=d, required=r, description=desc, position=i
-                )
-                for i, (n, d, r, desc) in enumerate(spec["variables"])
+                AssistantVariable(assistant=assistant, position=i, **variable)
+                for i, variable in enumerate(spec["variables"])
             )
         assistants[spec["name"]] = assistant
     campaigns = []
@@ -398,8 +336,6 @@ def bulk_generate(n_leads: int, *, seed: int = 11, batch: int = 5_000, progress=
 
 def _generated_batch(rows, rng: random.Random, names: dict[int, str]) -> tuple[list[tuple], list[tuple]]:
     """The INSERT parameters of a batch of generated leads (``_rows``) and their 0–2 contacts."""
-    import json
-
     adapt = connection.ops.adapt_datetimefield_value
     leads, contacts = [], []
     for i, campaign, status, created, next_at, attempts in rows:

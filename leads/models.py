@@ -17,6 +17,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 
 from campaigns.models import Campaign
+from compliance import skips
 from leadmgr.fields import Timestamped, unique_within
 
 from .phones import E164_RE
@@ -171,8 +172,8 @@ class CallAttempt(models.Model):
         FAILED = "failed", "Failed"
         LOST = "lost", "Lost (worker stopped)"
         # Not dialled: the runner skipped the number (compliance/); kept so the lead's calls say why.
-        DO_NOT_CALL = "do_not_call", "Skipped: do-not-call list"
-        FREQUENCY_CAP = "frequency_cap", "Skipped: frequency cap"
+        DO_NOT_CALL = skips.DO_NOT_CALL, "Skipped: do-not-call list"
+        FREQUENCY_CAP = skips.FREQUENCY_CAP, "Skipped: frequency cap"
 
     # Indexed by call_attempt_lead_started, which starts with lead.
     lead = models.ForeignKey(Lead, on_delete=models.DB_CASCADE, related_name="calls", db_index=False)
