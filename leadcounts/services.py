@@ -17,7 +17,7 @@ def fold_deltas() -> None:
     if not sql.uses_deltas():
         return
     with transaction.atomic():
-        sql.run([sql.FOLD])
+        sql.fold()
 
 
 def recount() -> None:

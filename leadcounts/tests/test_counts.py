@@ -22,6 +22,7 @@ from campaigns.runner import Runner
 from campaigns.tests.helpers import simulated
 from leadcounts import selectors, services
 from leadcounts.models import StatusCount, StatusCountDelta
+from leadmgr.storage import counts as storage_counts
 from leadmgr.testing import make_assistant, make_campaign
 from leads import attempts, lifecycle
 from leads import services as lead_services
@@ -300,3 +301,26 @@ class _Fixed:
 
     def draw(self, strategy, label=None):
         return self.value
+
+
+def test_a_fold_skips_its_turn_while_another_session_folds(two_campaigns):
+    # Two runners folding at once deadlocked on the deltas they both deleted (PostgreSQL, 4 workers).
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite's triggers count in place, there is nothing to fold")
+    a, _ = two_campaigns
+    Lead.objects.create(campaign=a, phone=phone())
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:  # another runner, folding now
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [storage_counts.FOLD_LOCK_KEY])
+        with transaction.atomic():
+            assert storage_counts.fold() is False
+        assert StatusCountDelta.objects.exists()  # left for the next pass
+        other.rollback()  # its fold is over
+        with transaction.atomic():
+            assert storage_counts.fold() is True
+        assert not StatusCountDelta.objects.exists()
+    finally:
+        other.close()
+    assert_counts_true(two_campaigns)

@@ -107,6 +107,23 @@ FOLD = f"""WITH moved AS (DELETE FROM {DELTAS} RETURNING campaign_id, status, n)
     ON CONFLICT (campaign_id, status) DO UPDATE SET n = {COUNTS}.n + excluded.n"""
 
 
+# Folds are serialised: two runners folding at once deleted the same deltas in different orders and
+# one of them died of a deadlock (the 4-worker concurrency test on PostgreSQL). A runner that finds
+# another folding skips its turn: the other takes every committed delta, the rest wait for a next pass.
+FOLD_LOCK_KEY = 0x1EAD_C0DE  # pg_advisory_xact_lock's key for "folding the lead-count deltas"
+
+
+def fold(conn=None) -> bool:
+    """Fold the committed deltas into the counts, inside the caller's transaction, unless another
+    transaction is folding them now; True when it folded."""
+    with (conn or connection).cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [FOLD_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute(FOLD)
+    return True
+
+
 def triggers(vendor: str) -> list[str]:
     return POSTGRES_TRIGGERS if vendor == POSTGRESQL else SQLITE_TRIGGERS
 
