@@ -112,10 +112,11 @@ E_CALLING_DAYS = "Choose at least one calling day, each a weekday number from 0 
 
 class Campaign(Timestamped):
     class State(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        RUNNING = "running", "Running"
-        PAUSED = "paused", "Paused"
-        FINISHED = "finished", "Finished"
+        # What each state means to the runner; the moves between them are campaigns.controls'.
+        DRAFT = "draft"  # never started: not called
+        RUNNING = "running"  # its due leads are called inside its window
+        PAUSED = "paused"  # no new call; calls under way finish
+        FINISHED = "finished"  # ended for good: never called again
 
     name = models.CharField(max_length=120, unique=True)
     assistant = models.ForeignKey(Assistant, on_delete=models.PROTECT, related_name="campaigns")

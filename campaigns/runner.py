@@ -47,7 +47,7 @@ from leads.models import CallAttempt, Lead, SecondaryContact
 from . import dialplan, services
 from .dialplan import DETAIL_NOT_RUNNING, Step
 from .models import Assistant, Campaign, RunnerDecision
-from .providers import CallRequest, CallResult, Provider, get_provider
+from .providers import SUCCESS, CallRequest, CallResult, Provider, get_provider
 
 log = logging.getLogger(__name__)
 
@@ -470,13 +470,13 @@ class Runner:
             ends = [
                 attempts.AttemptEnd(call.lead_id, call.attempt_number, True, call.outcome)
                 for call in applied
-                if call.is_success
+                if call.outcome == SUCCESS
             ]
             report.finished.update(attempts.finish_attempts(ends, now=now).values())
         self.forget(e.lead_id for e in ends)
         report.results += len(applied)
         self._dial(
-            [Step(c.lead_id, c.attempt_number, c.phone, c.outcome) for c in applied if not c.is_success],
+            [Step(c.lead_id, c.attempt_number, c.phone, c.outcome) for c in applied if c.outcome != SUCCESS],
             report,
         )
         return verdicts

@@ -45,11 +45,12 @@ class DoNotCallEntry(models.Model):
     """
 
     class Source(models.TextChoices):
-        MANUAL = "manual", "Added by hand"
-        IMPORT = "import", "Imported list"
-        OPT_OUT = "opt_out", "Opt-out"
+        # Who stamps each source:
+        MANUAL = "manual", "Added by hand"  # the do-not-call page's form
+        IMPORT = "import", "Imported list"  # a list's upload or import_dnc (dnc_csv)
+        OPT_OUT = "opt_out", "Opt-out"  # the lead page's opt-out, a call's opt-out callback
         API = "api", "API"
-        ERASURE = "erasure", "Erasure request"
+        ERASURE = "erasure", "Erasure request"  # compliance.erasure
 
     # NULL, not '', when absent: the unique indexes below must let many erasures (no number) and
     # many plain entries (no hash) coexist, and only NULLs are distinct in a unique index.
@@ -265,10 +266,11 @@ class ExportRecord(models.Model):
     """One CSV export of leads (web, command or API): who, when, the filter, the columns, the rows."""
 
     class Channel(models.TextChoices):
-        WEB = "web", "Web"
-        COMMAND = "command", "Command"
+        # A member without a label is labelled from its name ("Web").
+        WEB = "web"
+        COMMAND = "command"
         API = "api", "API"
-        ADMIN = "admin", "Admin"
+        ADMIN = "admin"
 
     user = done_by()
     at = models.DateTimeField()

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Assistant, AssistantVariable, Campaign
+from campaigns.providers import SUCCESS
 from leadmgr.storage import bulk as storage_bulk
 
 from . import calls, lifecycle, textsearch, variable_names
@@ -249,7 +250,7 @@ def _walk_demo_lifecycle(lead: Lead, rng: random.Random, now: dt.datetime, *, ca
     for outcome in outcomes:
         start_attempt(lead, lease=dt.timedelta(minutes=10), now=at)
         ended = _record_call(lead, at, outcome, rng)
-        finish_attempt(lead, succeeded=outcome == "completed", outcome=outcome.replace("_", " "), now=ended)
+        finish_attempt(lead, succeeded=outcome == SUCCESS, outcome=outcome.replace("_", " "), now=ended)
         at += lead.campaign.retry_interval
     return 0
 

@@ -165,11 +165,12 @@ class CallAttempt(models.Model):
     """One dial of one number during an attempt; an attempt dials numbers in order until one succeeds."""
 
     class Outcome(models.TextChoices):
-        COMPLETED = "completed", "Completed"
+        # A member without a label is labelled from its name ("Completed").
+        COMPLETED = "completed"
         NO_ANSWER = "no_answer", "No answer"
-        BUSY = "busy", "Busy"
-        VOICEMAIL = "voicemail", "Voicemail"
-        FAILED = "failed", "Failed"
+        BUSY = "busy"
+        VOICEMAIL = "voicemail"
+        FAILED = "failed"
         LOST = "lost", "Lost (worker stopped)"
         # Not dialled: the runner skipped the number (compliance/); kept so the lead's calls say why.
         DO_NOT_CALL = skips.DO_NOT_CALL, "Skipped: do-not-call list"
@@ -207,10 +208,6 @@ class CallAttempt(models.Model):
     def __str__(self) -> str:
         return f"{self.phone} {self.outcome or 'in progress'}"
 
-    @property
-    def is_success(self) -> bool:
-        return self.outcome == self.Outcome.COMPLETED
-
 
 E_CAMPAIGN_HAS_LEADS = (
     "Campaign {campaign!r} still has {n} lead(s): delete them or move them to another campaign first."
@@ -241,15 +238,15 @@ class CsvJob(models.Model):
     whose worker is gone (``leads.jobs.refresh``) means that import wrote nothing."""
 
     class Kind(models.TextChoices):
-        PREVIEW = "preview", "Preview"
-        IMPORT = "import", "Import"
+        PREVIEW = "preview"
+        IMPORT = "import"
         EXPORT_COLUMNS = "export_columns", "Export columns"
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
 
     kind = models.CharField(max_length=16, choices=Kind)
     state = models.CharField(max_length=8, choices=State, default=State.QUEUED)

@@ -12,6 +12,8 @@ from django.db import models
 
 from leadmgr.fields import Timestamped
 
+from .http import Answer
+
 EVENT_TYPES = {
     "lead.created": "A lead was created (form, import, admin)",
     "lead.status_changed": "A lead's status changed (automatic or manual)",
@@ -51,8 +53,8 @@ class Delivery(models.Model):
     """
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
+        PENDING = "pending"
+        DELIVERED = "delivered"
         FAILED = "failed", "Given up"
 
     subscription = models.ForeignKey(
@@ -122,4 +124,4 @@ class DeliveryAttempt(models.Model):
 
     @property
     def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+        return Answer(self.status_code).ok  # the receiver's answer, judged as when it came

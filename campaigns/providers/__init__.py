@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import OUTCOMES, CallRequest, CallResult, Placement, Provider
+from .base import OUTCOMES, SUCCESS, CallRequest, CallResult, Placement, Provider
 from .http import HttpProvider
 from .simulated import SimulatedProvider, parse_mix
 
 E_HTTP_NEEDS = "LEADMGR_PROVIDER=http needs LEADMGR_PROVIDER_URL and LEADMGR_PROVIDER_SECRET."
 
-__all__ = ["OUTCOMES", "CallRequest", "CallResult", "Placement", "Provider", "get_provider"]
+__all__ = ["OUTCOMES", "SUCCESS", "CallRequest", "CallResult", "Placement", "Provider", "get_provider"]
 
 
 def get_provider() -> Provider:
