@@ -58,13 +58,14 @@ class Day:
 @dataclass
 class Results:
     days: list[Day]
-    dials: int
-    answered: int
-    completed: int
-    attempts: int  # attempts begun (each dials its lead's primary number first)
-    seconds: float  # total duration of the dials that ended
-    timed: int  # dials that ended with a duration
     zone: str
+    # Summed over the days' rows (results_over_time).
+    dials: int = 0
+    answered: int = 0
+    completed: int = 0
+    attempts: int = 0  # attempts begun (each dials its lead's primary number first)
+    seconds: float = 0.0  # total duration of the dials that ended
+    timed: int = 0  # dials that ended with a duration
     top: int = 0  # the y axis' highest value
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (value, label), stacking order
 
@@ -129,12 +130,6 @@ def results_over_time(campaign_id: int, now: dt.datetime | None = None, days: in
     dates = [today - dt.timedelta(days=days - 1 - i) for i in range(days)]
     out = Results(
         days=[Day(date) for date in dates],
-        dials=0,
-        answered=0,
-        completed=0,
-        attempts=0,
-        seconds=0.0,
-        timed=0,
         zone=timezone.get_current_timezone_name(),
         outcomes=[(o.value, o.label) for o in DIALLED],
     )

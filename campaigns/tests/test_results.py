@@ -178,16 +178,7 @@ def test_the_floor_note_reads_the_rules_the_page_read(client, operator, campaign
 
 @pytest.mark.parametrize(("peak", "top"), [(0, 10), (3, 10), (11, 20), (23, 40), (95, 100), (4_001, 6_000)])
 def test_the_y_axis_ends_on_an_even_number_of_round_steps(peak, top):
-    res = results.Results(
-        days=[results.Day(dt.date(2030, 3, 1), {"completed": peak})],
-        dials=0,
-        answered=0,
-        completed=0,
-        attempts=0,
-        seconds=0,
-        timed=0,
-        zone="UTC",
-    )
+    res = results.Results(days=[results.Day(dt.date(2030, 3, 1), {"completed": peak})], zone="UTC")
     results._lay_out(res)
     assert res.top == top
     assert [g["value"] for g in results.gridlines(res)] == [0, top // 2, top]
