@@ -63,6 +63,58 @@ def median_ms(fn: Callable[[], object], repeat: int = 7, warmup: int = 1) -> flo
     return statistics.median(times)
 
 
+def time_pages(client, urls: dict[str, str]) -> dict[str, dict]:
+    """Each GET's median server time (median_ms) and query count, asserting it answers 200."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    results = {}
+    for name, url in urls.items():
+
+        def get(url=url):
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code, response.content[:300])
+
+        ms = median_ms(get)
+        with CaptureQueriesContext(connection) as queries:
+            get()
+        results[name] = {"ms": ms, "queries": len(queries)}
+    return results
+
+
+def small_against_large(script: str, measure: Callable[[str], dict], heading: str) -> None:
+    """A page benchmark's command line: ``measure(database_url)`` (pages → time_pages' figures) runs
+    in a subprocess on --small and on --large generated leads, printed side by side with the ratio."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure)))
+        return
+    figures = {}
+    for n in (args.small, args.large):
+        out = subprocess.run(
+            [sys.executable, script, "--measure", sqlite_with_leads(n)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        figures[n] = json.loads(out.strip().splitlines()[-1])
+    width = max(len(heading), *(len(name) for name in figures[args.small]))
+    print(f"{heading:<{width}} {args.small:>10,} leads {args.large:>12,} leads   ratio  queries")
+    for name in figures[args.small]:
+        small, large = figures[args.small][name], figures[args.large][name]
+        print(
+            f"{name:<{width}} {small['ms']:>13.1f} ms {large['ms']:>13.1f} ms {large['ms'] / small['ms']:>6.1f}x"
+            f"  {large['queries']}"
+        )
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux carries ru_maxrss over
     exec from the forked parent, so a child started by a big parent would report the parent's peak."""

@@ -11,10 +11,7 @@ Targets (the API issue): list at 1M leads, first page and a cursor deep in the s
 
 from __future__ import annotations
 
-import argparse
 import base64
-import json
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlencode
@@ -32,10 +29,8 @@ def measure(database_url: str) -> dict:
     _harness.setup_django(database_url)
     from django.contrib.auth.models import User
     from django.core.management import call_command
-    from django.db import connection
     from django.db.models import Max, Min
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from api import tokens
     from leads.models import Lead
@@ -54,44 +49,8 @@ def measure(database_url: str) -> dict:
         "Autocalls list (capped total)": f"/api/user/leads?campaign_id={campaign}&status=rescheduled",
     }
     client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
-    results = {}
-    for name, url in pages.items():
-
-        def get(url=url):
-            response = client.get(url)
-            assert response.status_code == 200, (url, response.status_code, response.content[:300])
-
-        ms = _harness.median_ms(get)
-        with CaptureQueriesContext(connection) as queries:
-            get()
-        results[name] = {"ms": ms, "queries": len(queries)}
-    return results
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--large", type=int, default=1_000_000)
-    parser.add_argument("--small", type=int, default=10_000)
-    parser.add_argument("--measure", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(args.measure)))
-        return
-    figures = {}
-    for n in (args.small, args.large):
-        url = _harness.sqlite_with_leads(n)
-        out = subprocess.run(
-            [sys.executable, __file__, "--measure", url], check=True, capture_output=True, text=True
-        ).stdout
-        figures[n] = json.loads(out.strip().splitlines()[-1])
-    print(f"{'API request':<30} {args.small:>10,} leads {args.large:>12,} leads   ratio  queries")
-    for name in figures[args.small]:
-        small, large = figures[args.small][name], figures[args.large][name]
-        print(
-            f"{name:<30} {small['ms']:>13.1f} ms {large['ms']:>13.1f} ms {large['ms'] / small['ms']:>6.1f}x"
-            f"  {large['queries']}"
-        )
+    return _harness.time_pages(client, pages)
 
 
 if __name__ == "__main__":
-    main()
+    _harness.small_against_large(__file__, measure, "API request")
