@@ -79,6 +79,15 @@ class LeadFilter(django_filters.FilterSet):
             "search": data.get("q") or None,
         }
 
+    def by_campaign_and_status(self) -> tuple[int | None, list[str]] | None:
+        """(campaign id or None, statuses) when the valid filter sets nothing but these two: the
+        leads it matches are then counted by status (``leadcounts``), not one by one."""
+        arguments = {key: value for key, value in self.selector_arguments().items() if value}
+        if not arguments.keys() <= {"campaign", "statuses"}:
+            return None
+        campaign = arguments.get("campaign")
+        return (int(campaign) if campaign else None), list(arguments.get("statuses") or [])
+
     def description(self) -> list[str]:
         """The valid filter in words, one part per filter set ("Status: Completed or Rescheduled")."""
         data = self.form.cleaned_data

@@ -284,6 +284,48 @@ def test_the_match_count_is_loaded_separately_and_capped(
     assert "more than 2" in signed_in.get("/leads/count/").content.decode()
 
 
+def test_a_campaign_and_status_count_comes_from_the_status_counts_not_the_leads(client, staff):
+    client.force_login(staff)
+    spring = make_campaign("Spring")
+    autumn = make_campaign("Autumn", spring.assistant)
+    for status, n in ((Status.CREATED, 3), (Status.COMPLETED, 2), (Status.RESCHEDULED, 1)):
+        for _ in range(n):
+            make_lead(spring, status=status)
+    make_lead(autumn)
+    Lead.objects.filter(pk=make_lead(spring).pk).delete()  # a delete is counted too
+    lifecycle.set_status(
+        Lead.objects.filter(status=Status.CREATED, campaign=spring).first(), Status.COMPLETED
+    )
+    expected = {
+        f"campaign={spring.pk}&status=created": 2,
+        f"campaign={spring.pk}&status=created&status=completed": 5,
+        f"campaign={spring.pk}": 6,
+        "status=created": 3,
+        "": 7,
+    }
+    for query, n in expected.items():
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(f"/leads/count/?{query}")
+        assert f'data-count="{n}"' in response.content.decode(), query
+        assert not any("leads_lead" in q["sql"] for q in captured.captured_queries), query
+        assert (
+            Lead.objects.filter(
+                **({"campaign": spring} if "campaign" in query else {}),
+                **({"status__in": re.findall(r"status=(\w+)", query)} if "status" in query else {}),
+            ).count()
+            == n
+        )
+
+
+def test_any_other_filter_counts_the_matching_leads(signed_in, campaign):
+    make_lead(campaign, variables={"company": "Northwind"})
+    make_lead(campaign, variables={"company": "Contoso"})
+    with CaptureQueriesContext(connection) as captured:
+        response = signed_in.get(f"/leads/count/?campaign={campaign.pk}&var=company&value=North")
+    assert 'data-count="1"' in response.content.decode()
+    assert any("leads_lead" in q["sql"] for q in captured.captured_queries)
+
+
 # --- Bulk delete ----------------------------------------------------------------------------
 
 
