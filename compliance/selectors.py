@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django.db.models import Q, QuerySet
 
 from campaigns.models import Campaign
+from leadmgr.storage.membership import among
 
 from .hashing import number_hashes
 from .models import CallingRules, DoNotCallEntry
@@ -37,11 +38,11 @@ def blocked_numbers(numbers: Iterable[str], campaign: Campaign | int | None = No
     hashes = number_hashes(numbers)
     live = active_entries().order_by()
     fields = ("number", "number_hash", "source")
-    site = live.filter(campaign__isnull=True, number__in=numbers).values_list(*fields)
-    others = [live.filter(number_hash__in=list(hashes)).values_list(*fields)]
+    site = live.filter(among("number", numbers), campaign__isnull=True).values_list(*fields)
+    others = [live.filter(among("number_hash", hashes)).values_list(*fields)]
     campaign_id = _campaign_id(campaign)
     if campaign_id is not None:
-        others.append(live.filter(campaign_id=campaign_id, number__in=numbers).values_list(*fields))
+        others.append(live.filter(among("number", numbers), campaign_id=campaign_id).values_list(*fields))
     parts = site.union(*others, all=True)
     blocked: dict[str, str] = {}
     for number, digest, source in parts.order_by():

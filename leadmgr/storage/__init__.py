@@ -12,7 +12,8 @@ database it happens to run on:
   spellings of a text inside stored JSON;
 - ``search``: the free-text search index (FTS5 on SQLite, pg_trgm on PostgreSQL);
 - ``copy``: the SQLite → PostgreSQL copy (``manage.py copy_database``);
-- ``scratch``: a private temporary database for a process's own bounded-memory bookkeeping.
+- ``scratch``: a private temporary database for a process's own bounded-memory bookkeeping;
+- ``membership``: a column's value among thousands, the list sent as one parameter.
 """
 
 from __future__ import annotations

@@ -50,3 +50,19 @@ def test_a_scratch_database_is_private_and_takes_explicit_transactions():
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.django_db
+def test_among_matches_the_listed_values_in_one_parameter(django_assert_num_queries):
+    from campaigns.models import Assistant
+    from leadmgr.storage.membership import among
+
+    names = ["plain", "it's quoted", 'a "double"', "ünïcode ✓", "comma, and [brackets]"]
+    for name in [*names, "not listed"]:
+        Assistant.objects.create(name=name)
+    wanted = [*names, "absent", *(f"filler {i}" for i in range(3_000))]
+    with django_assert_num_queries(1):
+        found = set(Assistant.objects.filter(among("name", wanted)).values_list("name", flat=True))
+    assert found == set(names)
+    assert not Assistant.objects.filter(among("name", [])).exists()
+    assert Assistant.objects.exclude(among("name", names)).get().name == "not listed"
