@@ -57,7 +57,7 @@ MAX_QUERIES = 6
 
 def ensure_data(name: str, copy: str = "") -> Path:
     """bench/data/<name>.sqlite3, generated on first use; with ``copy``, a copy of it of its own
-    (<name><copy>.sqlite3, taken once), which the run migrates and writes to instead."""
+    (<name>-<copy>.sqlite3, taken once), which the run migrates and writes to instead."""
     path = DATA / f"{name}.sqlite3"
     if not path.exists():
         DATA.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def ensure_data(name: str, copy: str = "") -> Path:
             [sys.executable, str(ROOT / "bench" / "generate.py"), str(SETS[name])], env=env, check=True
         )
     if copy:
-        own = DATA / f"{name}{copy}.sqlite3"
+        own = DATA / f"{name}-{copy}.sqlite3"
         if not own.exists():
             print(f"copying {path.name} to {own.name}…", file=sys.stderr)
             snapshot(path, own)
@@ -238,9 +238,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--copy",
-        metavar="SUFFIX",
+        metavar="NAME",
         default="",
-        help="run on copies of the data files, bench/data/<set>SUFFIX.sqlite3 (a branch with new "
+        help="run on copies of the data files, bench/data/<set>-NAME.sqlite3 (a branch with new "
         "migrations leaves the shared files as they are)",
     )
     parser.add_argument("--rollback", action="store_true", help=argparse.SUPPRESS)
@@ -289,7 +289,7 @@ def bulk_delete(args) -> None:
     """Median of --delete-runs: each run deletes on a fresh copy, first raw, then through the web."""
     source = ensure_data("1m", args.copy)
     run_child(source, "--mode", "migrate")  # the UI's indexes, before the copies are taken
-    copy = DATA / f"1m{args.copy}-delete.sqlite3"
+    copy = DATA / f"1m{'-' + args.copy if args.copy else ''}-delete.sqlite3"
     baselines, webs = [], []
     try:
         for _ in range(args.delete_runs):
