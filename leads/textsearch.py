@@ -13,6 +13,26 @@ entries of deleted leads (``manage.py rebuild_search_index``).
 
 from __future__ import annotations
 
-from leadmgr.storage.search import CHANGED, TABLE, candidates_q, catch_up, ensure, forget, rebuild
+from leadmgr.storage.search import (
+    CHANGED,
+    TABLE,
+    candidates_q,
+    catch_up,
+    ensure,
+    forget,
+    json_candidates_q,
+    rebuild,
+    without_candidates,
+)
 
-__all__ = ["CHANGED", "TABLE", "candidates_q", "catch_up", "ensure", "forget", "rebuild"]
+__all__ = [
+    "CHANGED",
+    "TABLE",
+    "candidates_q",
+    "catch_up",
+    "ensure",
+    "forget",
+    "json_candidates_q",
+    "rebuild",
+    "without_candidates",
+]

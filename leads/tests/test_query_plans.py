@@ -165,3 +165,18 @@ def test_campaign_and_statuses_by_next_attempt_descending_still_read_lead_queue(
     # order stays, and lead_queue serves it.
     steps = table_page("-next_attempt_at", campaign=campaign.pk, statuses=["created", "rescheduled"])
     assert "USING INDEX lead_queue " in steps or "USING COVERING INDEX lead_queue " in steps, steps
+
+
+@pytest.mark.parametrize(("sort", "index"), [("phone", "lead_phone"), ("-attempts", "lead_attempts")])
+def test_a_variable_filters_first_page_walks_the_sort_index_before_sorting_matches(campaign, sort, index):
+    # storage.pages.walked_ids: the first rows of the sort index, the filter tested on each, as
+    # one query with the full sort of the matches behind it (which reads the search index).
+    from leadmgr.storage import pages
+    from leads.tables import LeadTable
+
+    filters = {"variable_key": "company", "variable_value": "Northwind"}
+    table = LeadTable(selectors.lead_list(**filters), order_by=sort)
+    steps = plan(Lead.objects.filter(pk__in=pages.walked_ids(table.data.data, 26)))
+    walk, _, rest = steps.partition("UNION ALL")
+    assert f"INDEX {index}" in walk and "leads_lead_search" not in walk, steps
+    assert "leads_lead_search VIRTUAL TABLE" in rest, steps

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
 from leadmgr.testing import make_campaign, make_lead
@@ -171,6 +172,43 @@ def test_postgres_plans_the_search_on_the_trigram_indexes(leads):
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "lead_search_variables" in plan and "lead_search_phone" in plan, plan
+
+
+@postgres_only
+def test_postgres_plans_a_variable_filter_on_the_variables_trigram_index(leads):
+    # The test on one variable's value has no index and no statistics: alone, a rare value was a
+    # scan of every lead. Its superset, the variables' whole text, is what the index holds.
+    for params in ({"variable_key": "company", "variable_value": "Zzyzx"}, {"variable_key": "company"}):
+        queryset = selectors.lead_list(**params).order_by()
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            sql, sql_params = queryset.query.sql_with_params()
+            cursor.execute(f"EXPLAIN {sql}", sql_params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "lead_search_variables" in plan, (params, plan)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"search": "Tanaka"},
+        {"variables_text": "twice"},
+        {"variable_key": "company", "variable_value": "north"},
+        {"variable_key": "note"},
+        {"search": "0102", "variable_key": "company"},
+    ],
+)
+def test_without_candidates_a_filter_keeps_its_rows_and_drops_the_index_narrowing(leads, params, monkeypatch):
+    queryset = selectors.lead_list(**params)
+    plain = textsearch.without_candidates(queryset)
+    assert set(plain.values_list("pk", flat=True)) == set(queryset.values_list("pk", flat=True))
+    assert set(plain.values_list("pk", flat=True))  # each finds a lead
+    # Exactly the filter built with no narrowing at all.
+    monkeypatch.setattr(textsearch, "candidates_q", lambda *texts: Q())
+    monkeypatch.setattr(textsearch, "json_candidates_q", lambda text: Q())
+    assert str(plain.query) == str(selectors.lead_list(**params).query)
+    if connection.vendor == "sqlite" or "variable_key" in params:  # PostgreSQL's search needs none
+        assert str(plain.query) != str(queryset.query)
 
 
 def test_rebuild_search_index_command_keeps_every_search_right(leads):

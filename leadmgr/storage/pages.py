@@ -1,0 +1,159 @@
+"""The ids of a first page of a sorted list, where the planner left alone would sort every match.
+
+Measured at a million leads (``bench/ui_pages.py``; figures in ``bench/README.md``):
+
+- ``walked_ids``: a filtered list sorted in an order an index walks over the whole table (the leads
+  table by phone, attempts, next attempt, creation, campaign). Neither database can tell how many
+  rows a text filter keeps (a variable's value containing a text), so both sorted every match:
+  "company contains Northwind" sorted by phone read and sorted 107k leads (SQLite 330 ms,
+  PostgreSQL 510 ms). Here the filter first runs on the first rows of the sort order only. When
+  they hold the page's rows, those are the page: a match past them sorts after every one of them.
+  When they do not, the filter keeps few rows there, and the page is the matches sorted, as the
+  database plans it: that branch runs only then (PostgreSQL gates it with a one-time filter,
+  SQLite with a LIMIT that is 0 otherwise: it skips the query under a LIMIT of 0).
+- ``grouped_ids`` (PostgreSQL): a list sorted by a parent row's column, then by its own id (the
+  leads table by campaign name, newest first). SQLite walks the campaigns by name and each
+  campaign's leads by id in one nested loop; PostgreSQL sorted the whole first campaign's leads
+  (250k ids, 160 ms). A LATERAL subquery reads at most ``stop`` ids of each campaign (an index
+  walk), and only those are sorted. The walk above reads its first rows the same way there.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connections
+from django.db.models import F, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.sql.datastructures import BaseTable
+from django.db.models.sql.where import WhereNode
+
+from . import is_postgresql
+from .search import without_candidates
+
+# How many rows of the sort order a filtered page tests before it sorts the matches instead: at
+# least WALKED_ROWS, and WALKED_PER_ROW for each row the page needs (the first page of 25 is found
+# there when at least 1.3% of the rows match). Each row tested is a table row read: 2,000 cost
+# SQLite about 6 ms at 1M; PostgreSQL stops at the page's last match.
+WALKED_ROWS = 2_000
+WALKED_PER_ROW = 20
+
+
+def walked_ids(queryset: QuerySet, stop: int) -> RawSQL:
+    """The ids of ``queryset``'s first ``stop`` rows in its order (which must end on a unique
+    column), as a subquery for ``pk__in``; one query whichever branch answers.
+
+    The filter runs on the table's first rows in that order as a derived table under the table's
+    own name, so its SQL runs on them unchanged, without the search index's candidates (building
+    them costs more than testing a few thousand rows).
+    """
+    walk = without_candidates(queryset).values("pk")[:stop]
+    base = walk.query.get_initial_alias()
+    head = _head(queryset, max(WALKED_ROWS, WALKED_PER_ROW * stop))
+    walk.query.alias_map[base] = _Rows(*head, walk.query.alias_map[base])
+    walk_sql, walk_params = _sql(walk)
+    rest_sql, rest_params = _sql(queryset.values("pk"))
+    full = "EXISTS (SELECT 1 FROM page_walk LIMIT 1 OFFSET %s)"  # the walk found a stop-th row
+    if is_postgresql(connections[queryset.db]):
+        # A one-time filter skips the branch; a constant LIMIT keeps the planner from walking the
+        # sort index for matches the walk has just shown to be rare (2 s at 1M under CASE's LIMIT).
+        rest = f"SELECT * FROM ({rest_sql} LIMIT %s) page_rest WHERE NOT {full}"
+        rest_params = (*rest_params, stop, stop - 1)
+    else:
+        # SQLite runs the subquery before such a WHERE, but skips it under a LIMIT of 0.
+        rest = f"SELECT * FROM ({rest_sql} LIMIT (CASE WHEN {full} THEN 0 ELSE %s END)) page_rest"
+        rest_params = (*rest_params, stop - 1, stop)
+    sql = f"WITH page_walk AS ({walk_sql}) SELECT * FROM page_walk WHERE {full} UNION ALL {rest}"
+    return RawSQL(sql, (*walk_params, stop - 1, *rest_params))
+
+
+def rows_with_ids(queryset: QuerySet, ids: RawSQL) -> QuerySet:
+    """``queryset``'s rows with these ids, in its order, without testing its filter again: the ids
+    come from it. (Left in, the filter made PostgreSQL walk the table again to meet the ids.) Its
+    joins stay, so a filter must not join rows that repeat a row (none of the leads table's do).
+    """
+    rows = queryset.all()
+    rows.query.where = WhereNode()
+    return rows.filter(pk__in=ids)
+
+
+def grouped_ids(queryset: QuerySet, start: int, stop: int) -> RawSQL | None:
+    """The ids of ``queryset[start:stop]`` when it is sorted by a parent's column and then by its
+    own id (``("campaign__name", "-id")``), on PostgreSQL; None elsewhere, or for another order."""
+    grouping = _grouping(queryset)
+    if grouping is None:
+        return None
+    each = _each_parent(queryset, grouping).values(page_id=F("pk"))[:stop]
+    return RawSQL(*_lateral(queryset, grouping, each, "page_id", stop - start, start))
+
+
+def _head(queryset: QuerySet, rows: int) -> tuple[str, tuple]:
+    """The table's first ``rows`` rows (every column) in ``queryset``'s order."""
+    model = queryset.model
+    grouping = _grouping(queryset)
+    if grouping is None:
+        order = queryset.query.order_by or model._meta.ordering
+        return _sql(model._base_manager.using(queryset.db).order_by(*order)[:rows])
+    each = _each_parent(model._base_manager.using(queryset.db).all(), grouping)[:rows]
+    return _lateral(queryset, grouping, each, model._meta.pk.column, rows, 0)
+
+
+def _each_parent(queryset: QuerySet, grouping) -> QuerySet:
+    """``queryset``'s rows of the LATERAL subquery's current parent, in their own order."""
+    fk, _, _, own = grouping
+    qn = connections[queryset.db].ops.quote_name
+    parent_pk = qn(fk.related_model._meta.pk.column)
+    return queryset.filter(**{fk.attname: RawSQL(f"page_parent.{parent_pk}", ())}).order_by(own)
+
+
+def _lateral(queryset: QuerySet, grouping, each: QuerySet, id_column: str, limit: int, offset: int):
+    """SQL and parameters: ``each`` (a subquery over one parent's rows) for every parent, sorted as
+    ``queryset`` is, ``limit`` rows from ``offset`` (``page_lead.*``, or the ids alone)."""
+    fk, column, descending, own = grouping
+    qn = connections[queryset.db].ops.quote_name
+    each_sql, each_params = _sql(each)
+    selected = "page_lead.*" if id_column == queryset.model._meta.pk.column else f"page_lead.{qn(id_column)}"
+    sql = (
+        f"SELECT {selected} FROM {qn(fk.related_model._meta.db_table)} page_parent "
+        f"CROSS JOIN LATERAL ({each_sql}) page_lead "
+        f"ORDER BY page_parent.{qn(column)} {'DESC' if descending else 'ASC'}, "
+        f"page_lead.{qn(id_column)} {'DESC' if own.startswith('-') else 'ASC'} LIMIT %s OFFSET %s"
+    )
+    return sql, (*each_params, limit, offset)
+
+
+def _grouping(queryset: QuerySet):
+    """On PostgreSQL, (the foreign key, the parent's column, descending, the own order) of an order
+    by ``<fk>__<field>`` then ``[-]id``; None for any other order, and on SQLite."""
+    order = queryset.query.order_by
+    if not is_postgresql(connections[queryset.db]) or len(order) != 2:
+        return None
+    parent_term, own = order
+    if not isinstance(parent_term, str) or not isinstance(own, str):
+        return None
+    fk_name, _, field_name = parent_term.lstrip("-").partition("__")
+    if own.lstrip("-") not in ("pk", queryset.model._meta.pk.name) or not field_name or "__" in field_name:
+        return None
+    try:
+        fk = queryset.model._meta.get_field(fk_name)
+        field = fk.related_model._meta.get_field(field_name) if fk.many_to_one else None
+    except FieldDoesNotExist:
+        return None
+    if field is None or field.null or fk.null:  # a NULL would drop its rows or move them
+        return None
+    return fk, field.column, parent_term.startswith("-"), own
+
+
+def _sql(queryset: QuerySet) -> tuple[str, tuple]:
+    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    return sql, tuple(params)
+
+
+class _Rows(BaseTable):
+    """A query's base table replaced by rows of it: ``(SELECT … LIMIT n) "leads_lead"``."""
+
+    def __init__(self, sql: str, params: tuple, table: BaseTable) -> None:
+        super().__init__(table.table_name, table.table_alias)
+        self.sql, self.params = sql, params
+
+    def as_sql(self, compiler, connection):
+        return f"({self.sql}) {compiler.quote_name(self.table_alias)}", list(self.params)
