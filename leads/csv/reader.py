@@ -135,17 +135,16 @@ def open_source(
     if not xlsx.is_xlsx(filename):
         return open_csv(stream, delimiter=delimiter)
     try:
-        workbook, worksheet = xlsx.open_sheet(stream, sheet=sheet or None)
+        chosen = xlsx.open_sheet(stream, sheet=sheet or None)
     except xlsx.XLSXFileError as exc:
         raise CSVFileError(exc.message) from None
-    title = worksheet.title
-    return Source(_sheet_rows(workbook, worksheet, parallel), format="xlsx", sheet=title)
+    return Source(_sheet_rows(chosen, parallel), format="xlsx", sheet=chosen.title)
 
 
-def _sheet_rows(workbook, worksheet, parallel: bool) -> Iterator[tuple[int, list[str]]]:
+def _sheet_rows(sheet: xlsx.Sheet, parallel: bool) -> Iterator[tuple[int, list[str]]]:
     read = xlsx.sheet_rows_in_a_process if parallel else xlsx.sheet_rows
     try:
-        yield from read(workbook, worksheet)
+        yield from read(sheet)
     except xlsx.XLSXFileError as exc:
         raise CSVFileError(exc.message) from None
 

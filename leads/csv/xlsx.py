@@ -1,8 +1,10 @@
 """Excel workbooks (.xlsx) as the same rows as the CSV format: read for import, written by export.
 
-openpyxl streams both ways: read-only mode parses the sheet's XML row by row, write-only mode writes
-rows to a temporary file as they come; neither holds the sheet in memory. A cell becomes the text a
-CSV would have held, so one validation (``leads.csv.rows``) serves both formats:
+Both ways stream: an import reads the sheet's XML row by row (``sheet``: openpyxl's read-only
+opening and XML parser, each cell's value turned into text as it is read), an export writes rows
+with openpyxl's write-only mode to a temporary file as they come; neither holds the sheet in
+memory. A cell becomes the text a CSV would have held, so one validation (``leads.csv.rows``)
+serves both formats:
 
 - a number is written without a decimal point when it is whole (14155551234.0 -> "14155551234");
   in a phone column it gets back the ``+`` that Excel drops from +14155551234 typed as a number
@@ -13,16 +15,15 @@ CSV would have held, so one validation (``leads.csv.rows``) serves both formats:
 
 from __future__ import annotations
 
-import datetime as dt
 import multiprocessing
-import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from queue import Empty
 from typing import BinaryIO
 
 import openpyxl
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils.exceptions import InvalidFileException
+
+from .sheet import Number, Sheet, open_workbook, recorded_rows, rows, sheet_of
 
 E_XLSX_UNREADABLE = (
     "This is not an Excel workbook leadmgr can read (.xlsx): save it from your spreadsheet as "
@@ -46,72 +47,30 @@ def is_xlsx(name: str | None) -> bool:
     return bool(name) and str(name).lower().endswith(XLSX_SUFFIX)
 
 
-class Number(str):
-    """The text of a cell that held a number (a phone column gives it its ``+`` back)."""
-
-    __slots__ = ()
-
-
-def cell_text(value) -> str:
-    """A cell's value as the text a CSV would have held."""
-    kind = type(value)
-    if kind is str:
-        return value
-    if value is None:
-        return ""
-    if kind is bool:
-        return "TRUE" if value else "FALSE"
-    if kind is int:
-        return Number(value)
-    if kind is float:
-        return Number(int(value)) if value.is_integer() else Number(repr(value))
-    if kind is dt.datetime:
-        if value.time() == dt.time.min and value.tzinfo is None:
-            return value.date().isoformat()
-        return value.isoformat()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
-
-def open_sheet(stream: BinaryIO, *, sheet: str | None = None):
-    """(workbook, worksheet) in read-only mode; raises XLSXFileError for a file it cannot read."""
+def open_sheet(stream: BinaryIO, *, sheet: str | None = None) -> Sheet:
+    """The sheet named ``sheet``, or the first; raises XLSXFileError for a file it cannot read."""
     try:
-        workbook = openpyxl.load_workbook(stream, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, OSError, EOFError):
-        raise XLSXFileError(E_XLSX_UNREADABLE) from None
+        reader, parts = open_workbook(stream)
     except Exception:  # openpyxl's parser raises many kinds on malformed XML: all mean the same here
         raise XLSXFileError(E_XLSX_UNREADABLE) from None
-    names = workbook.sheetnames
-    if not names:
-        workbook.close()
+    if not parts:
+        reader.archive.close()
         raise XLSXFileError(E_XLSX_EMPTY)
-    if sheet and sheet not in names:
-        workbook.close()
-        raise XLSXFileError(E_XLSX_NO_SHEET.format(name=sheet, names=", ".join(repr(n) for n in names)))
-    worksheet = workbook[sheet or names[0]]
-    # Some writers record a wrong size in the sheet; read every row there is instead.
-    worksheet.reset_dimensions()
-    return workbook, worksheet
+    if sheet and sheet not in parts:
+        reader.archive.close()
+        raise XLSXFileError(E_XLSX_NO_SHEET.format(name=sheet, names=", ".join(repr(n) for n in parts)))
+    title = sheet or next(iter(parts))
+    return sheet_of(reader, title, parts[title])
 
 
-def sheet_rows(workbook, worksheet) -> Iterator[tuple[int, list[str]]]:
+def sheet_rows(sheet: Sheet) -> Iterator[tuple[int, list[str]]]:
     """(row number, cells) for every row that has a value, the header included."""
-    text = cell_text
     try:
-        for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
-            cells = [text(v) for v in values]
-            # Trailing empty cells (a formatted but empty column) are not cells of the row.
-            while cells and not cells[-1]:
-                cells.pop()
-            if cells and any(c.strip() for c in cells):
-                yield number, cells
-    except XLSXFileError:
-        raise
+        yield from rows(sheet)
     except Exception:  # malformed XML met half way through the sheet
         raise XLSXFileError(E_XLSX_UNREADABLE) from None
     finally:
-        workbook.close()
+        sheet.close()
 
 
 READER_CHUNK = 500  # rows per message from the reading process
@@ -119,15 +78,15 @@ READER_QUEUE = 8  # messages in flight: a few thousand rows, whatever the sheet'
 _END = "end"
 
 
-def sheet_rows_in_a_process(workbook, worksheet) -> Iterator[tuple[int, list[str]]]:
+def sheet_rows_in_a_process(sheet: Sheet) -> Iterator[tuple[int, list[str]]]:
     """``sheet_rows`` read by a forked process, so that the XML parsing (openpyxl's share of the
     work is most of a big import's) runs beside the row checks and writes of this process.
     Rows arrive in order, a few chunks ahead; the child ends with the generator."""
     context = multiprocessing.get_context("fork")
     queue = context.Queue(maxsize=READER_QUEUE)
-    reader = context.Process(target=_read_into, args=(workbook, worksheet, queue), daemon=True)
+    reader = context.Process(target=_read_into, args=(sheet, queue), daemon=True)
     reader.start()
-    workbook.close()  # this process's copy of the file; the child reads its own
+    sheet.close()  # this process's copy of the file; the child reads its own
     try:
         while True:
             try:
@@ -148,10 +107,10 @@ def sheet_rows_in_a_process(workbook, worksheet) -> Iterator[tuple[int, list[str
         queue.close()
 
 
-def _read_into(workbook, worksheet, queue) -> None:
+def _read_into(sheet: Sheet, queue) -> None:
     chunk: list = []
     try:
-        for item in sheet_rows(workbook, worksheet):
+        for item in sheet_rows(sheet):
             chunk.append(item)
             if len(chunk) >= READER_CHUNK:
                 queue.put(("rows", chunk))
@@ -166,14 +125,14 @@ def _read_into(workbook, worksheet, queue) -> None:
 
 
 def count_rows(path) -> int | None:
-    """The rows a sheet says it has (for a progress bar), without reading them."""
+    """The rows the first sheet says it has (for a progress bar), from the head of its XML only."""
     try:
         with open(path, "rb") as f:
-            workbook = openpyxl.load_workbook(f, read_only=True, data_only=True)
+            reader, parts = open_workbook(f)
             try:
-                return workbook.worksheets[0].max_row if workbook.worksheets else None
+                return recorded_rows(sheet_of(reader, *next(iter(parts.items())))) if parts else None
             finally:
-                workbook.close()
+                reader.archive.close()
     except Exception:
         return None
 
