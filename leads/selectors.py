@@ -229,19 +229,9 @@ def due_leads(campaign: Campaign | int, now: dt.datetime) -> QuerySet[Lead]:
     return Lead.objects.filter(due_q(now), campaign_id=campaign_id).order_by(*QUEUE_ORDER)
 
 
-def due_count(campaign: Campaign | int, now: dt.datetime, cap: int | None = DUE_COUNT_CAP) -> int:
-    """How many leads are due, counted up to ``cap`` (None: all of them).
-
-    Counted as ``due_branches``' four index ranges: half the time of counting ``due_leads``' OR
-    (at a million leads, 15 ms instead of 30 for a campaign's 100,000 new leads on SQLite).
-    """
-    total = 0
-    for branch in due_branches(campaign, now):
-        if cap is None:
-            total += branch.order_by().count()
-        elif total < cap:
-            total += branch.order_by()[: cap - total].count()
-    return total
+def due_count(campaign: Campaign | int, now: dt.datetime) -> int:
+    """How many leads are due, counted up to DUE_COUNT_CAP (cheap on a million-lead queue)."""
+    return due_leads(campaign, now).order_by()[:DUE_COUNT_CAP].count()
 
 
 def due_branches(campaign: Campaign | int, now: dt.datetime) -> list[QuerySet[Lead]]:
