@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import F, Func, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from compliance.hours import calling_hours
 from leads.models import CallAttempt, Lead, Status
 
 from .models import Campaign, RunnerDecision, RunnerHeartbeat
@@ -138,7 +139,8 @@ def _for_viewer(at: dt.datetime) -> str:
 
 def next_call(lead: Lead, now: dt.datetime | None = None) -> str:
     """One sentence: when the runner will call ``lead`` next, or why it will not (its campaign's
-    state, its status, a required variable missing, its calling window)."""
+    state, its status, a required variable missing, its calling hours: the campaign's window, the
+    legal floor and the region's rules, as the runner applies them)."""
     from leads import variables as lead_variables
 
     now = now or timezone.now()
@@ -159,7 +161,7 @@ def next_call(lead: Lead, now: dt.datetime | None = None) -> str:
     if campaign.state == Campaign.State.PAUSED:
         return "Campaign paused: this lead is not called until it resumes."
     at = lead.next_attempt_at if lead.next_attempt_at and lead.next_attempt_at > now else now
-    verdict = Window.of(campaign).verdict(lead.phone, at)
+    verdict = calling_hours(campaign).verdict(lead.phone, at)
     if not verdict.open:
         zones = zones_for(lead.phone)
         if not zones:

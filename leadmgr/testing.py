@@ -19,6 +19,13 @@ from leads.models import Lead, SecondaryContact
 PASSWORD = "correct-horse-battery-staple"
 _numbers = itertools.count(1000)
 
+# A campaign window open at every moment of every day (the end is exclusive): make_campaign(**ALL_DAY).
+ALL_DAY = {
+    "calling_days": [0, 1, 2, 3, 4, 5, 6],
+    "window_start": dt.time(0, 0),
+    "window_end": dt.time(23, 59, 59, 999999),
+}
+
 
 def next_phone() -> str:
     """A fresh valid San Francisco number (+1 415 2xx xxxx)."""
@@ -80,6 +87,32 @@ def make_lead(campaign: Campaign, phone: str | None = None, contacts=(), **field
     for position, contact in enumerate(contacts):
         SecondaryContact.objects.create(lead=lead, phone=contact, position=position)
     return lead
+
+
+def open_legal_hours() -> None:
+    """Open the site's legal calling floor (compliance.hours, 08:00–21:00 in the callee's zone by
+    default) at every moment of every day.
+
+    For a test or scenario that dials at the real time of day and does not test calling hours: with
+    an ``ALL_DAY`` campaign it passes at any hour. Without it, a test that dials the San Francisco
+    numbers of ``next_phone`` passes only from 16:00 to 05:00 UTC.
+    """
+    from compliance.models import CallingRules
+
+    CallingRules.objects.update_or_create(
+        pk=1,
+        defaults={
+            "floor_days": ALL_DAY["calling_days"],
+            "floor_start": dt.time(0, 0),
+            "floor_end": ALL_DAY["window_end"],
+        },
+    )
+
+
+@pytest.fixture
+def any_hour(db) -> None:
+    """The legal floor open all day (``open_legal_hours``): the test dials at the real time of day."""
+    open_legal_hours()
 
 
 @pytest.fixture

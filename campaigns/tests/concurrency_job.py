@@ -40,7 +40,7 @@ def main(n_leads: int, n_workers: int, rounds: int) -> dict:
     Campaign.objects.all().delete()
     Assistant.objects.all().delete()
     assistant = Assistant.objects.create(name="Concurrency", message_template="Hi {{customer_name}}")
-    from campaigns.tests.runner_job import open_legal_hours
+    from leadmgr.testing import open_legal_hours
 
     open_legal_hours()  # any hour of the real clock
     campaign = Campaign.objects.create(

@@ -22,6 +22,7 @@ def setup(*, concurrency: int, max_retries: int, retry_interval: dt.timedelta):
     from django.core.management import call_command
 
     from campaigns.models import Assistant, Campaign, RunnerHeartbeat
+    from leadmgr.testing import ALL_DAY, open_legal_hours
     from leads.models import Lead
 
     call_command("migrate", verbosity=0)
@@ -35,27 +36,10 @@ def setup(*, concurrency: int, max_retries: int, retry_interval: dt.timedelta):
         name="Race",
         assistant=assistant,
         state=Campaign.State.RUNNING,
-        calling_days=[0, 1, 2, 3, 4, 5, 6],
-        window_start=dt.time(0, 0),
-        window_end=dt.time(23, 59, 59, 999999),
+        **ALL_DAY,
         concurrency_limit=500,
         max_retries=max_retries,
         retry_interval=retry_interval,
-    )
-
-
-def open_legal_hours() -> None:
-    """These scenarios run at any hour of the real clock: lift the legal floor (compliance.hours),
-    which they do not test, so the campaign's all-day window is what applies."""
-    from compliance.models import CallingRules
-
-    CallingRules.objects.update_or_create(
-        pk=1,
-        defaults={
-            "floor_days": list(range(7)),
-            "floor_start": dt.time(0, 0),
-            "floor_end": dt.time(23, 59, 59, 999999),
-        },
     )
 
 

@@ -16,7 +16,7 @@ from campaigns.models import Campaign
 from campaigns.providers import get_provider, signing
 from campaigns.providers.http import E_MALFORMED as E_BAD_ANSWER
 from campaigns.runner import Runner
-from leadmgr.testing import make_campaign, make_lead, next_phone
+from leadmgr.testing import ALL_DAY, make_campaign, make_lead, next_phone
 from leads.models import CallAttempt, Lead, Status
 
 from .helpers import Clock, calls, history
@@ -82,15 +82,9 @@ def endpoint(settings):
 
 
 @pytest.fixture
-def campaign(db) -> Campaign:
-    # Open at every hour: callbacks continue with the real clock.
-    return make_campaign(
-        state=Campaign.State.RUNNING,
-        calling_days=[0, 1, 2, 3, 4, 5, 6],
-        window_start=dt.time(0, 0),
-        window_end=dt.time(23, 59, 59, 999999),
-        retry_interval=dt.timedelta(minutes=30),
-    )
+def campaign(any_hour) -> Campaign:
+    # Open at every hour, the legal floor too: callbacks continue with the real clock.
+    return make_campaign(state=Campaign.State.RUNNING, retry_interval=dt.timedelta(minutes=30), **ALL_DAY)
 
 
 def tick():

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from campaigns.live import next_call
 from campaigns.models import Campaign
-from leadmgr.testing import make_assistant, make_campaign, make_lead
+from leadmgr.testing import ALL_DAY, make_assistant, make_campaign, make_lead
 from leads.models import Status
 
 # Wednesday 25 November 2026, 18:00 UTC: 13:00 in New York, 10:00 in San Francisco.
@@ -46,6 +46,27 @@ def test_outside_its_window_it_says_when_it_opens_in_the_callee_zone(db):
     lead = make_lead(campaign, phone="+12125550100")  # New York: 13:00 now
     assert next_call(lead, NOW) == (
         "Next call from 14:00 in America/New_York (its calling window), 2026-11-25 19:00 UTC."
+    )
+
+
+def test_the_legal_floor_and_region_rules_hold_as_the_runner_applies_them(db):
+    from compliance.models import CallingRules, RegionRule
+
+    campaign = make_campaign(state=State.RUNNING, **ALL_DAY)
+    lead = make_lead(campaign, phone="+14155550100")  # San Francisco: 10:00 now
+    CallingRules.objects.update_or_create(
+        pk=1, defaults={"floor_start": dt.time(11), "floor_end": dt.time(21)}
+    )
+    assert next_call(lead, NOW) == (
+        "Next call from 11:00 in America/Los_Angeles (its calling window), 2026-11-25 19:00 UTC."
+    )
+    CallingRules.objects.filter(pk=1).update(floor_start=dt.time(8))
+    assert next_call(lead, NOW).startswith("Due now")
+    RegionRule.objects.create(
+        name="Afternoons", country="US", prefixes="+1415", start=dt.time(12), end=dt.time(17)
+    )
+    assert next_call(lead, NOW) == (
+        "Next call from 12:00 in America/Los_Angeles (its calling window), 2026-11-25 20:00 UTC."
     )
 
 

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from campaigns.models import Campaign, RunnerDecision
 from campaigns.runner import DETAIL_NOT_RUNNING, Runner
-from leadmgr.testing import make_campaign, make_lead, next_phone
+from leadmgr.testing import ALL_DAY, make_campaign, make_lead, next_phone
 from leads import attempts, lifecycle
 from leads.models import CallAttempt, Lead, Status
 
@@ -266,12 +266,10 @@ def test_recovery_at_the_retry_limit_ends_in_max_retries(running):
 # --- the command ---------------------------------------------------------------------------------
 
 
-def test_run_campaigns_once_calls_what_is_due_and_reports(running, settings, capsys):
+def test_run_campaigns_once_calls_what_is_due_and_reports(running, settings, capsys, any_hour):
     settings.LEADMGR_SIMULATED_SPEEDUP = 0
     settings.LEADMGR_SIMULATED_MIX = "completed:1"
-    running.calling_days = [0, 1, 2, 3, 4, 5, 6]
-    running.window_start, running.window_end = dt.time(0, 0), dt.time(23, 59, 59)
-    running.save()
+    Campaign.objects.filter(pk=running.pk).update(**ALL_DAY)
     make_lead(running)
     make_lead(running)
     call_command("run_campaigns", "--once")

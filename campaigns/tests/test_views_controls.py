@@ -10,15 +10,10 @@ import pytest
 from django.urls import reverse
 
 from campaigns.models import Campaign, CampaignStateChange
-from leadmgr.testing import PERSONAS, make_campaign, make_lead, make_user
+from leadmgr.testing import ALL_DAY, PERSONAS, make_campaign, make_lead, make_user
 from leads.models import Status
 
 State = Campaign.State
-ALL_DAY = {
-    "calling_days": [0, 1, 2, 3, 4, 5, 6],
-    "window_start": dt.time(0),
-    "window_end": dt.time(23, 59, 59),
-}
 
 
 # Personas: leadmgr.testing (PERSONAS, as_persona).
@@ -127,7 +122,7 @@ def test_pause_all_is_shown_to_staff_when_a_campaign_runs(as_persona):
     assert 'id="pause-all"' not in as_persona("operator").get("/campaigns/").content.decode()
 
 
-def test_the_start_confirmation_says_how_many_are_called_now_and_how_many_wait(client, operator):
+def test_the_start_confirmation_says_how_many_are_called_now_and_how_many_wait(client, operator, any_hour):
     campaign = make_campaign(state=State.DRAFT, concurrency_limit=5, **ALL_DAY)
     for _ in range(3):
         make_lead(campaign)

@@ -8,7 +8,7 @@ from campaigns.models import Campaign, RunnerDecision
 from campaigns.preview import preview_start
 from campaigns.windows import Verdict, Window, WindowState, zones_for
 from compliance.hours import WeekWindow
-from leadmgr.testing import make_campaign, make_lead, next_phone
+from leadmgr.testing import ALL_DAY, make_campaign, make_lead, next_phone
 from leads.models import Lead, Status
 
 from .helpers import Clock, calls, runner
@@ -146,13 +146,8 @@ def test_the_start_preview_counts_who_would_be_called_and_why_not():
 
 
 @pytest.fixture
-def all_hours_campaign(db) -> Campaign:
-    campaign = make_campaign(
-        concurrency_limit=2,
-        calling_days=[0, 1, 2, 3, 4, 5, 6],
-        window_start=dt.time(0, 0),
-        window_end=dt.time(23, 59, 59, 999999),
-    )
+def all_hours_campaign(any_hour) -> Campaign:
+    campaign = make_campaign(concurrency_limit=2, **ALL_DAY)
     for _ in range(3):
         make_lead(campaign, phone=next_phone())
     return campaign

@@ -24,8 +24,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from campaigns.windows import Window
 from compliance import selectors as compliance
+from compliance.hours import CallingHours, calling_hours
 from leadmgr.storage import bulk as storage_bulk
 from webhooks import outbox
 
@@ -262,7 +262,7 @@ class _Decider:
         self.update_existing = update_existing
         self.dry_run = dry_run
         self.existing: dict[tuple[int, str], tuple[int, dict]] = {}
-        self.windows: dict[int, Window] = {}
+        self.hours: dict[int, CallingHours] = {}
         self.now = timezone.now()
 
     def decide(self, batch: list[LeadRow], result: ImportResult, header: Header) -> None:
@@ -318,10 +318,11 @@ class _Decider:
         return True
 
     def _count_called_at_once(self, row: LeadRow, result: ImportResult) -> None:
-        window = self.windows.get(row.campaign.pk)
-        if window is None:
-            window = self.windows[row.campaign.pk] = Window.of(row.campaign)
-        if window.verdict(row.phone, self.now).open:
+        # The hours the runner applies: the campaign's window, the legal floor and the region's rules.
+        hours = self.hours.get(row.campaign.pk)
+        if hours is None:
+            hours = self.hours[row.campaign.pk] = calling_hours(row.campaign)
+        if hours.verdict(row.phone, self.now).open:
             name = row.campaign.name
             result.called_at_once[name] = result.called_at_once.get(name, 0) + 1
 

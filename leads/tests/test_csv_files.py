@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError
 
-from leadmgr.testing import make_campaign
+from leadmgr.testing import ALL_DAY, make_campaign
 from leads import csv_views
 from leads.csv import columns, errors, importer, reader
 from leads.csv import xlsx as workbook
@@ -395,16 +395,10 @@ def test_back_to_a_background_preview_after_its_import_says_it_was_done(client, 
 
 
 def _open_window_campaign(name: str, state):
-    return make_campaign(
-        name,
-        state=state,
-        calling_days=list(range(7)),
-        window_start=dt.time(0, 0),
-        window_end=dt.time(23, 59, 59),
-    )
+    return make_campaign(name, state=state, **ALL_DAY)
 
 
-def test_the_preview_of_an_import_into_a_running_campaign_says_who_will_be_called(client, staff):
+def test_the_preview_of_an_import_into_a_running_campaign_says_who_will_be_called(client, staff, any_hour):
     running = _open_window_campaign("Live", "running")
     client.force_login(staff)
     text = f"phone,customer_name,status\n{P1},Sarah,\n{P2},John,\n{P3},Ann,completed\n"
@@ -424,6 +418,33 @@ def test_no_warning_for_a_paused_campaign_or_a_closed_window(client, staff):
         )
         assert response.context["result"].called_at_once == {}
         assert "will be called as soon as you confirm" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"floor_days": []},  # the legal floor: no calls on any day
+        {"region": ("+1415", [])},  # San Francisco's area code: no calls on any day
+    ],
+    ids=["legal-floor", "region"],
+)
+def test_no_warning_when_the_legal_hours_keep_the_number_from_being_called(client, staff, any_hour, rules):
+    """The preview asks the hours the runner applies, not only the campaign's own window."""
+    from compliance.models import CallingRules, RegionRule
+
+    if "floor_days" in rules:
+        CallingRules.objects.filter(pk=1).update(floor_days=rules["floor_days"])
+    else:
+        prefix, days = rules["region"]
+        RegionRule.objects.create(
+            name="Closed", country="US", prefixes=prefix, days=days, start=dt.time(9), end=dt.time(17)
+        )
+    running = _open_window_campaign("Live", "running")
+    client.force_login(staff)
+    response = upload(client, "leads.csv", f"phone,customer_name\n{P1},Sarah\n".encode(), campaign=running.pk)
+    assert response.context["result"].counts["created"] == 1
+    assert response.context["result"].called_at_once == {}
+    assert "will be called as soon as you confirm" not in response.content.decode()
 
 
 def test_a_workbook_read_by_a_process_of_its_own_gives_the_same_rows_and_lines(campaign, monkeypatch):

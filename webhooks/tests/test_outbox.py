@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Campaign
-from leadmgr.testing import make_lead, next_phone
+from leadmgr.testing import ALL_DAY, make_lead, next_phone
 from leads import attempts, lifecycle, services
 from leads.csv import importer
 from leads.models import CallAttempt, Lead, Status
@@ -166,16 +166,11 @@ def test_a_strict_import_with_a_rejected_row_writes_no_event(campaign):
     assert Delivery.objects.count() == 0
 
 
-def test_the_runner_emits_claims_calls_and_results(campaign, settings):
+def test_the_runner_emits_claims_calls_and_results(campaign, settings, any_hour):
     """A real ``run_campaigns --once`` with the simulated provider at speed-up 0."""
     settings.LEADMGR_PROVIDER = "simulated"
     settings.LEADMGR_SIMULATED_SPEEDUP = 0
-    Campaign.objects.filter(pk=campaign.pk).update(
-        state=Campaign.State.RUNNING,
-        calling_days=[0, 1, 2, 3, 4, 5, 6],
-        window_start=dt.time(0),
-        window_end=dt.time(23, 59),
-    )
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.RUNNING, **ALL_DAY)
     subscribe("http://127.0.0.1:9/x")
     leads = [make_lead(campaign, contacts=[next_phone()]) for _ in range(6)]
     call_command("run_campaigns", "--once", stdout=io.StringIO())

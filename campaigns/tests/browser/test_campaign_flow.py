@@ -56,7 +56,7 @@ def confirm(page, button: str, expected: str, reason: str) -> None:
     page.get_by_role("button", name=re.compile(f"^Yes, {button.lower()}")).click()
 
 
-def test_staff_create_steer_and_watch_a_campaign(page, screenshot):
+def test_staff_create_steer_and_watch_a_campaign(page, screenshot, any_hour):
     page.set_viewport_size({"width": 1366, "height": 768})
     make_user("sam", group=roles.STAFF)
     page.goto("/accounts/login/")

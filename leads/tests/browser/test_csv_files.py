@@ -3,14 +3,13 @@ previewed as read, and an import into a running campaign says who will be called
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 
 import openpyxl
 import pytest
 from django.db import connections
 
-from leadmgr.testing import PASSWORD, make_campaign, make_user
+from leadmgr.testing import ALL_DAY, PASSWORD, make_campaign, make_user
 from leads import roles
 from leads.models import Lead
 
@@ -25,16 +24,10 @@ def sign_in(page, live_server) -> None:
 
 @pytest.mark.browser
 def test_a_semicolon_file_is_previewed_as_semicolon_separated_and_imported(
-    transactional_db, live_server, page, tmp_path, settings
+    transactional_db, live_server, page, tmp_path, settings, any_hour
 ):
     settings.LEADMGR_IMPORT_DIR = tmp_path / "uploads"
-    make_campaign(
-        "Live",
-        state="running",
-        calling_days=list(range(7)),
-        window_start=dt.time(0, 0),
-        window_end=dt.time(23, 59, 59),
-    )
+    make_campaign("Live", state="running", **ALL_DAY)
     make_user("sam", group=roles.STAFF)
     path = tmp_path / "leads.csv"
     path.write_text(
