@@ -18,6 +18,7 @@ PASSED_THROUGH = ("region", "dry_run", "skip_invalid", "update_existing")
 
 
 class Command(BaseCommand):
+    requires_system_checks = []  # as export_leads: the checks would load the web app for nothing
     help = (
         "Import leads from a CSV file (the contract's format) or an Excel workbook (.xlsx). "
         "Strict by default: one invalid row and nothing is written. "
