@@ -38,9 +38,11 @@ from .csv.importer import ImportOptions, ImportResult, import_leads
 from .csv_forms import UPDATE, ExportColumnsForm, ImportForm
 from .filters import FILTER_PARAMS, LeadFilter
 from .models import CsvJob, Lead
-from .views import E_NOTHING_SELECTED, MATCH_COUNT_CAP
+from .views import E_NOTHING_SELECTED
 
 SESSION_KEY = "csv_imports"
+# The export page says how many leads it will write, exactly up to here (opened once per export).
+EXPORT_COUNT_CAP = 100_000
 PREVIEW_ROWS = jobs.PREVIEW_ROWS
 ERRORS_SHOWN = jobs.ERRORS_KEPT
 UPLOAD_MAX_AGE = jobs.UPLOAD_MAX_AGE
@@ -384,15 +386,15 @@ def export(request):
         return _download(request, lead_filter, leads, data, ids)
     hidden = [(name, value) for name in FILTER_PARAMS for value in request.GET.getlist(name) if value]
     hidden += [("pk", str(pk)) for pk in ids]
-    n = selectors.count_capped(leads, MATCH_COUNT_CAP)
+    n = selectors.count_capped(leads, EXPORT_COUNT_CAP)
     context = {
         "filters": filters,
         "form": form,
         "hidden": hidden,
         "description": lead_filter.description(),
         "n_checked": len(ids),
-        "n_leads": min(n, MATCH_COUNT_CAP),
-        "capped": n > MATCH_COUNT_CAP,
+        "n_leads": min(n, EXPORT_COUNT_CAP),
+        "capped": n > EXPORT_COUNT_CAP,
     }
     return render(request, "leads/export.html", context)
 

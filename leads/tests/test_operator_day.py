@@ -376,7 +376,7 @@ def test_the_export_page_says_when_the_count_is_capped_and_names_checked_rows(st
     from leads import csv_views
 
     leads = [make_lead(spring) for _ in range(3)]
-    monkeypatch.setattr(csv_views, "MATCH_COUNT_CAP", 2)
+    monkeypatch.setattr(csv_views, "EXPORT_COUNT_CAP", 2)
     page = " ".join(staff_in.get("/leads/export/").content.decode().split())
     assert "no filter: every lead." in page and '<strong id="export-count">more than 2 leads</strong>' in page
     page = " ".join(staff_in.get(f"/leads/export/?all=0&pk={leads[0].pk}").content.decode().split())

@@ -284,6 +284,25 @@ def test_the_match_count_is_loaded_separately_and_capped(
     assert "more than 2" in signed_in.get("/leads/count/").content.decode()
 
 
+@pytest.mark.parametrize(
+    "query", ["q=Sarah", "variables=Sarah", "var=customer_name&value=Sarah", "created_from=2000-01-01"]
+)
+def test_the_bulk_bars_count_reads_at_most_a_thousand_and_one_matches(signed_in, campaign, query):
+    """Any filter but campaign and status: the count stops after 1,001 rows, and says "more than"."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from leads import views
+
+    assert views.MATCH_COUNT_CAP == 1_000
+    make_lead(campaign)
+    with CaptureQueriesContext(connection) as ctx:
+        response = signed_in.get(f"/leads/count/?{query}")
+    assert 'data-count="1"' in response.content.decode()
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1 and "LIMIT 1001" in counts[0], counts
+
+
 def test_a_campaign_and_status_count_comes_from_the_status_counts_not_the_leads(client, staff):
     client.force_login(staff)
     spring = make_campaign("Spring")
