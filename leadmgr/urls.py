@@ -9,6 +9,8 @@ from accounts import views as account_views
 from leadmgr import views
 from leadmgr.forms import AdminSignInForm, SignInForm
 
+# The admin modules are imported here, with the URLs that serve them, not at start-up (leadmgr/apps.py).
+admin.autodiscover()
 # A write that lost the wait for SQLite's lock answers 503 with a message, not a 500 (views.py).
 handler500 = views.server_error
 # The admin's sign-in refuses an over-long username too (leadmgr/forms.py).

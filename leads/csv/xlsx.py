@@ -18,12 +18,12 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterable, Iterator, Sequence
 from queue import Empty
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import openpyxl
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-from .sheet import Number, Sheet, open_workbook, recorded_rows, rows, sheet_of
+# openpyxl (and ``sheet``, built on it) is imported by the functions that read or write a
+# workbook: a CSV import or export does not load it (a twentieth of a second of every start).
+if TYPE_CHECKING:
+    from .sheet import Sheet
 
 E_XLSX_UNREADABLE = (
     "This is not an Excel workbook leadmgr can read (.xlsx): save it from your spreadsheet as "
@@ -49,6 +49,8 @@ def is_xlsx(name: str | None) -> bool:
 
 def open_sheet(stream: BinaryIO, *, sheet: str | None = None) -> Sheet:
     """The sheet named ``sheet``, or the first; raises XLSXFileError for a file it cannot read."""
+    from .sheet import open_workbook, sheet_of
+
     try:
         reader, parts = open_workbook(stream)
     except Exception:  # openpyxl's parser raises many kinds on malformed XML: all mean the same here
@@ -65,6 +67,8 @@ def open_sheet(stream: BinaryIO, *, sheet: str | None = None) -> Sheet:
 
 def sheet_rows(sheet: Sheet) -> Iterator[tuple[int, list[str]]]:
     """(row number, cells) for every row that has a value, the header included."""
+    from .sheet import rows
+
     try:
         yield from rows(sheet)
     except Exception:  # malformed XML met half way through the sheet
@@ -126,6 +130,8 @@ def _read_into(sheet: Sheet, queue) -> None:
 
 def count_rows(path) -> int | None:
     """The rows the first sheet says it has (for a progress bar), from the head of its XML only."""
+    from .sheet import open_workbook, recorded_rows, sheet_of
+
     try:
         with open(path, "rb") as f:
             reader, parts = open_workbook(f)
@@ -142,6 +148,8 @@ def restore_plus(
 ) -> Iterator[tuple[int, list[str]]]:
     """Phone cells that were numbers, as phone numbers: ``+`` and digits (or the digits alone,
     read as a national number, when a region was chosen)."""
+    from .sheet import Number
+
     for line, cells in rows:
         width = len(cells)
         for index in columns:
@@ -157,6 +165,9 @@ def write_xlsx(rows: Iterable[Sequence], out: BinaryIO, *, title: str = "Leads")
 
     Cells must already be formula-safe text (``columns.neutralise``): openpyxl stores a string that
     begins with ``=`` as a formula, and a neutralised cell never does."""
+    import openpyxl
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     workbook = openpyxl.Workbook(write_only=True)
     worksheet = workbook.create_sheet(title)
     append = worksheet.append
