@@ -18,7 +18,6 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import BinaryIO, TypedDict, Unpack
 
 from django.core.exceptions import EmptyResultSet
@@ -145,10 +144,11 @@ def _cell(value) -> str:
 
 
 _SEPARATOR = "\x1f"
-# A cell after the first of a row's joined text cells that begins with a formula trigger (a
+# A cell that begins with a formula trigger, in cells joined with a separator before each one (a
 # literal first character lets the search skip from separator to separator).
 _NEEDS_CARE = re.compile("\x1f[" + re.escape("".join(FORMULA_TRIGGERS)) + "]")
-_TRIGGER_SET = frozenset(FORMULA_TRIGGERS)
+# Phones joined with a separator after each one, every one of them E.164.
+_ALL_E164 = re.compile(r"(?:\+[0-9]+\x1f)*")
 _json_scan = json.JSONDecoder().scan_once
 
 
@@ -161,24 +161,41 @@ def _loads(text: str):
     return value if end == len(text) else json.loads(text)
 
 
-def _variable_cells(values: dict, names: list[str]) -> list[str]:
-    """The cells of ``names`` from a lead's (or contact's) variables, formula-safe. Nearly every
-    row is plain text that needs nothing: one join and one search tell, then the row is as it is."""
-    row = list(map(values.get, names, repeat("")))
+def _spread(stored: list, names: list[str]) -> list[list]:
+    """The cells of ``names`` from each of a batch's variables (JSON text, or a dict where the
+    database decodes it), formula-safe. Nearly every batch is plain text that needs nothing: one
+    join and one search over the whole batch tell; otherwise each row is looked at on its own."""
+    blank = [""] * len(names)
+    rows = []
+    append = rows.append
+    for values in stored:
+        if values.__class__ is str:
+            values = _loads(values)
+        append(list(map(values.get, names, blank)) if values else blank)
     try:
-        joined = _SEPARATOR.join(row)
-    except TypeError:  # a number, a boolean, JSON null, a list: each cell on its own
-        return [_cell(v) for v in row]
-    if joined[:1] in _TRIGGER_SET or _NEEDS_CARE.search(joined):
-        return [_cell(v) for v in row]
-    return row
+        joined = _SEPARATOR + _SEPARATOR.join([_SEPARATOR.join(row) for row in rows])
+    except TypeError:  # a number, a boolean, JSON null, a list somewhere in the batch
+        return [_safe(row) for row in rows]
+    if _NEEDS_CARE.search(joined):
+        return [_safe(row) for row in rows]
+    return rows
 
 
-def _phone_cell(phone: str) -> str:
-    """Stored phones are E.164 (written only through the normaliser); anything else is not trusted."""
-    if phone[:1] == "+" and phone[1:].isdigit():
-        return phone
-    return neutralise(phone)
+def _safe(row: list) -> list[str]:
+    """One row's variable cells, formula-safe."""
+    try:
+        joined = _SEPARATOR + _SEPARATOR.join(row)
+    except TypeError:
+        return [_cell(v) for v in row]
+    return [_cell(v) for v in row] if _NEEDS_CARE.search(joined) else row
+
+
+def _phones(phones: list[str]) -> list[str]:
+    """Phone cells: stored phones are E.164 (written only through the normaliser), which one
+    match over the batch tells; anything else is not trusted."""
+    if _ALL_E164.fullmatch(_SEPARATOR.join(phones) + _SEPARATOR):
+        return phones
+    return [p if p[:1] == "+" and p[1:].isdigit() else neutralise(p) for p in phones]
 
 
 # --- Writing ------------------------------------------------------------------------------------
@@ -311,32 +328,33 @@ def _contacts_of(batch: list[tuple]) -> dict[int, list[tuple]]:
 
 def _build_rows(batch: list[tuple], contacts_by_lead: dict[int, list[tuple]], shape: _Shape) -> list[list]:
     """The cells of a batch of raw rows (pk, phone, campaign_id, status, next_attempt_at, attempts,
-    created_at, updated_at, variables): the one row builder of every export, kept in one loop of
-    local names because it runs a million times for a million leads."""
-    campaigns, iso, pick, phone_cell = shape.campaigns, shape.iso, shape.pick, _phone_cell
-    loads, cells = _loads, _variable_cells
-    variables, n_contacts, contact_vars = shape.variables, shape.n_contacts, shape.contact_variables
-    blank_contact = [""] * (1 + len(contact_vars))
-    blank_variables = [""] * len(variables)
-    rows = []
-    for r in batch:
-        row = [r[0], phone_cell(r[1]), campaigns.get(r[2], ""), r[3], iso(r[4]), r[5], iso(r[6]), iso(r[7])]
-        if pick is not None:
-            row = [row[i] for i in pick]
-        values = r[8]
-        if values.__class__ is str:
-            values = loads(values)
-        row += cells(values, variables) if values else blank_variables
-        if n_contacts:
-            own = contacts_by_lead.get(r[0], ())
-            for i in range(n_contacts):
-                if i < len(own):
-                    phone, cvalues = own[i]
-                    if cvalues.__class__ is str:
-                        cvalues = loads(cvalues)
-                    row.append(phone_cell(phone))
-                    row += cells(cvalues, contact_vars) if cvalues else blank_contact[1:]
-                else:
-                    row += blank_contact
-        rows.append(row)
+    created_at, updated_at, variables): the one row builder of every export. It runs a million
+    times for a million leads, so what each row needs checked is checked a batch at a time."""
+    campaigns, iso, pick = shape.campaigns, shape.iso, shape.pick
+    variables = _spread([r[8] for r in batch], shape.variables)
+    phones = _phones([r[1] for r in batch])
+    rows = [
+        [r[0], phone, campaigns.get(r[2], ""), r[3], iso(r[4]), r[5], iso(r[6]), iso(r[7]), *cells]
+        for r, phone, cells in zip(batch, phones, variables, strict=True)
+    ]
+    if pick is not None:
+        fixed = len(CORE_COLUMNS)
+        rows = [[row[i] for i in pick] + row[fixed:] for row in rows]
+    n = shape.n_contacts
+    if not n:
+        return rows
+    # Each lead's first n contacts, in calling order, as one list for the batch-wide checks.
+    owns = [contacts_by_lead.get(r[0], ())[:n] for r in batch]
+    contacts = [contact for own in owns for contact in own]
+    contact_cells = _spread([c[1] for c in contacts], shape.contact_variables)
+    contact_phones = _phones([c[0] for c in contacts])
+    blank = [""] * (1 + len(shape.contact_variables))
+    at = 0
+    for row, own in zip(rows, owns, strict=True):
+        for i in range(at, at + len(own)):
+            row.append(contact_phones[i])
+            row += contact_cells[i]
+        at += len(own)
+        if len(own) < n:
+            row += blank * (n - len(own))
     return rows

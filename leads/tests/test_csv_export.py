@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -222,6 +223,46 @@ def test_a_phone_cell_that_is_not_e164_is_neutralised_too(campaign):
     Lead.objects.filter(pk=lead.pk).update(phone="=1+2")  # only a raw write could store this
     [row] = export(columns=["phone"])
     assert row["phone"] == "'=1+2"
+
+
+@pytest.mark.parametrize("chunk_size", [1000, 1], ids=["one-batch", "a-batch-each"])
+def test_cells_are_made_safe_row_by_row_whatever_shares_their_batch(campaign, chunk_size):
+    """The checks run a batch at a time: a row that needs care is mended alone, its neighbours
+    are written as they are, and an odd phone does not touch the E.164 ones around it."""
+
+    def lead(phone, values, *contacts):
+        made = make_lead(campaign, phone=phone, variables=values)
+        for position, (contact_phone, role) in enumerate(contacts):
+            SecondaryContact.objects.create(lead=made, phone=contact_phone, variables=role, position=position)
+        return made
+
+    plain = lead(
+        "+14155550100",
+        {"customer_name": "Ann", "note": "a-b=c"},
+        ("+14155550101", {"role": "-owner"}),
+        ("+14155550102", {"role": "boss"}),
+    )
+    formula = lead("+14155550103", {"customer_name": "=1+2", "note": "ok"})
+    number = lead("+14155550104", {"customer_name": "Bo", "note": 7}, ("+14155550105", {"role": "@x"}))
+    odd = lead("+14155550106", {"customer_name": "Cy"})
+    Lead.objects.filter(pk=odd.pk).update(phone="-12")  # only a raw write could store this
+    rows = export(with_secondary=True, chunk_size=chunk_size)
+    cells = {int(r["id"]): (r["phone"], r["customer_name"], r["note"]) for r in rows}
+    assert cells == {
+        plain.pk: ("+14155550100", "Ann", "a-b=c"),
+        formula.pk: ("+14155550103", "'=1+2", "ok"),
+        number.pk: ("+14155550104", "Bo", "7"),
+        odd.pk: ("'-12", "Cy", ""),
+    }
+    contacts = {
+        int(r["id"]): [r[f"secondary_{n}_{c}"] for n in (1, 2) for c in ("phone", "role")] for r in rows
+    }
+    assert contacts == {
+        plain.pk: ["+14155550101", "'-owner", "+14155550102", "boss"],
+        formula.pk: ["", "", "", ""],
+        number.pk: ["+14155550105", "'@x", "", ""],
+        odd.pk: ["", "", "", ""],
+    }
 
 
 def test_chosen_columns_that_cannot_be_variables_are_ignored(campaign):
