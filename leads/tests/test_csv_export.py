@@ -265,6 +265,28 @@ def test_cells_are_made_safe_row_by_row_whatever_shares_their_batch(campaign, ch
     }
 
 
+csv_cells = st.one_of(
+    st.text(alphabet=st.sampled_from(list('ab ,"\r\n\x00Né=')), max_size=6),
+    st.just("None"),
+    st.integers(),
+    st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=4).flatmap(
+        lambda w: st.lists(st.lists(csv_cells, min_size=w, max_size=w), min_size=1, max_size=5)
+    )
+)
+def test_rows_are_written_exactly_as_the_csv_writer_writes_them(rows):
+    """The export joins a batch's cells itself where no cell needs quoting; every batch comes out
+    as csv.writer writes it (commas, quotes, line breaks, None, a lone empty cell)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    assert exporter._Lines().of(rows) == buffer.getvalue()
+
+
 def test_chosen_columns_that_cannot_be_variables_are_ignored(campaign):
     make_lead(campaign)
     assert header(columns=["secondary_1_phone", "not a name", "company"]) == ["phone", "company"]
