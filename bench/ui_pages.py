@@ -56,6 +56,9 @@ TARGETS_MS = {
     "variable search, no match": 150,
     "variable, no match, by phone": 150,
     "variable search by campaign": 150,
+    # A status whose leads sit at the far end of the attempts order (Created: never attempted).
+    "Created, most attempted first": 150,
+    "campaign + Created, most attempted first": 150,
 }
 MAX_QUERIES = 6
 
@@ -142,6 +145,8 @@ def child(args) -> None:
             "variable search, no match": "/leads/?var=company&value=Zzyzx",
             "variable, no match, by phone": "/leads/?var=company&value=Zzyzx&sort=phone",
             "variable search by campaign": "/leads/?var=company&value=Northwind&sort=campaign",
+            "Created, most attempted first": "/leads/?status=created&sort=-attempts",
+            "campaign + Created, most attempted first": f"/leads/?campaign={campaign.pk}&status=created&sort=-attempts",
             "match count (htmx)": f"/leads/count/?campaign={campaign.pk}&status=created",
         }
         wanted = [name for name in pages if not args.page or name in args.page]

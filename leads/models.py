@@ -95,6 +95,10 @@ class Lead(Timestamped):
             # The leads table over every lead sorted by attempts (either way): the first page reads
             # 25 entries here instead of sorting a million rows (at 1M: MEASURED_ATTEMPTS).
             models.Index(fields=["attempts", "id"], name="lead_attempts"),
+            # The leads table filtered by status (a campaign too, or not) sorted by attempts: the
+            # walk of every lead by attempts meets none of them when they sit at its other end
+            # (Created leads, never attempted, most attempted first: 380 ms at 1M, then 20 ms).
+            models.Index(fields=["status", "attempts", "id"], name="lead_status_attempts"),
             # The leads table over every lead sorted by phone (the unique (campaign, phone) serves
             # only one campaign at a time).
             models.Index(fields=["phone"], name="lead_phone"),
