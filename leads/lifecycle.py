@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from leadmgr.storage.locking import retried_on_deadlock
 from webhooks import outbox
 
 from .models import Lead, Status, StatusChange
@@ -237,6 +238,7 @@ class BulkResult:
 BULK_CHUNK = 1000
 
 
+@retried_on_deadlock
 @transaction.atomic
 def bulk_set_status(leads: QuerySet[Lead], target: str, **keywords: Unpack[ManualChange]) -> BulkResult:
     """An operator's override for every lead in ``leads`` (any number), row by row semantics.
@@ -249,9 +251,10 @@ def bulk_set_status(leads: QuerySet[Lead], target: str, **keywords: Unpack[Manua
         raise TransitionError(E_SCHEDULED_NEEDS_TIME, target=manual.target)
     result = BulkResult()
     campaigns: dict[int, Campaign] = {}
-    # Locked on PostgreSQL so the runner cannot claim a lead between this read and the update;
-    # SQLite has one writer at a time and the conditional UPDATE below re-checks the status.
-    rows = leads.order_by().select_for_update().values_list("pk", "status", "campaign_id")
+    # Locked on PostgreSQL so the runner cannot claim a lead between this read and the update, in
+    # id order as every locker of many leads (no deadlock with the runner); SQLite has one writer
+    # at a time and the conditional UPDATE below re-checks the status.
+    rows = leads.order_by("pk").select_for_update(of=("self",)).values_list("pk", "status", "campaign_id")
     batch: list[tuple[int, str, int]] = []
     for row in rows.iterator(chunk_size=BULK_CHUNK):
         batch.append(row)

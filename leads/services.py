@@ -19,6 +19,7 @@ from campaigns.models import Campaign
 from leadcounts import services as lead_counts
 from leadmgr.storage import bulk as storage_bulk
 from leadmgr.storage.delete import fast_delete
+from leadmgr.storage.locking import retried_on_deadlock
 from webhooks import outbox
 
 from . import lifecycle, selectors, textsearch, validation
@@ -141,6 +142,7 @@ def refresh_statistics(using: str = "default") -> list[str]:
     return storage_bulk.refresh_statistics(Lead, Campaign, conn=connections[using])
 
 
+@retried_on_deadlock
 def leads_delete(leads) -> tuple[int, int]:
     """Delete a filtered set of leads with their contacts, history and calls, in one transaction.
 

@@ -9,10 +9,20 @@ place that asks which of the two it is: a caller writes its claim once and gets 
 
 from __future__ import annotations
 
+import functools
+import logging
+import random
+import time
 import uuid
+from collections.abc import Callable
 
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.models import QuerySet
+
+log = logging.getLogger(__name__)
+
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE for a transaction chosen as a deadlock's victim
+DEADLOCK_TRIES = 4
 
 
 def skips_locked_rows() -> bool:
@@ -35,6 +45,43 @@ def skip_locked(queryset: QuerySet) -> QuerySet:
 def skip_locked_sql(alias: str) -> str:
     """The raw-SQL form of ``skip_locked`` for a SELECT's end: locks the rows of table ``alias``."""
     return f" FOR UPDATE OF {alias} SKIP LOCKED" if skips_locked_rows() else ""
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL rolling a transaction back to break a deadlock."""
+    return isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) == DEADLOCK_DETECTED
+
+
+def retried_on_deadlock[**P, R](func: Callable[P, R]) -> Callable[P, R]:
+    """``func`` (which must open its own transaction) run again when PostgreSQL chose it as a
+    deadlock's victim: the database rolled the whole transaction back, so a new try starts clean.
+
+    Lockers of many leads take them in id order, so two of them never deadlock; but the runner's
+    transactions lock leads in several statements (its dials, then the attempts they end), and a
+    bulk write waiting behind one of them can close a cycle. PostgreSQL breaks it after
+    ``deadlock_timeout`` by failing one side; the runner's side is a unit it retries on its next
+    pass, an operator's delete or status change is retried here. Inside a caller's transaction
+    nothing can be retried (the caller's earlier writes are gone too): the error propagates.
+    """
+
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, DEADLOCK_TRIES):
+            try:
+                return func(*args, **kwargs)
+            except OperationalError as exc:
+                if connection.in_atomic_block or not is_deadlock(exc):
+                    raise
+                log.warning(
+                    "%s: a deadlock's victim, rolled back; try %d of %d",
+                    func.__qualname__,
+                    attempt + 1,
+                    DEADLOCK_TRIES,
+                )
+                time.sleep(random.uniform(0.05, 0.2) * attempt)  # the other side commits meanwhile
+        return func(*args, **kwargs)
+
+    return run
 
 
 def native_uuid_columns() -> bool:
