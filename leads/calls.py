@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from leadmgr.storage.bulk import update_rows
+from leadmgr.storage.locking import lock_now
 from webhooks import outbox
 
-from .models import CallAttempt
+from .models import CallAttempt, Lead
 
 # Results are runner events: logged on its logger, whose level settings.LOGGING keeps apart.
 log = logging.getLogger("campaigns.runner")
@@ -81,7 +82,14 @@ def apply_results(results: Iterable[Result], *, now: dt.datetime) -> tuple[dict[
     results = list(results)
     verdicts: dict[int, str] = {}
     applied: list[CallAttempt] = []
-    calls = CallAttempt.objects.select_for_update().in_bulk([r.call_id for r in results])
+    ids = [r.call_id for r in results]
+    # The leads first, in id order, then their calls: the order a delete's cascade takes them in
+    # (holding the lead, then deleting its calls), so a result never holds a call while it waits
+    # for its lead ("deadlock detected", the callback answering 500).
+    lock_now(
+        Lead.objects.filter(pk__in=CallAttempt.objects.filter(pk__in=ids).values("lead_id")).order_by("pk")
+    )
+    calls = CallAttempt.objects.select_for_update().in_bulk(ids)
     for result in results:
         call = calls.get(result.call_id)
         if call is None:

@@ -19,11 +19,11 @@ from campaigns.models import Campaign
 from leadcounts import services as lead_counts
 from leadmgr.storage import bulk as storage_bulk
 from leadmgr.storage.delete import fast_delete
-from leadmgr.storage.locking import retried_on_deadlock
+from leadmgr.storage.locking import lock_now, retried_on_deadlock
 from webhooks import outbox
 
 from . import lifecycle, selectors, textsearch, validation
-from .models import CallAttempt, Lead, SecondaryContact, StatusChange
+from .models import CallAttempt, Lead, SecondaryContact, Status, StatusChange
 
 # The rules' messages and input shapes live in ``validation``; these names stay for the import.
 from .validation import (  # noqa: F401
@@ -154,6 +154,11 @@ def leads_delete(leads) -> tuple[int, int]:
     """
     with fast_delete(children_known=_children_known) as off, transaction.atomic():
         if not off:
+            # The runner locks the leads it is calling (Processing) in id order, those of a dial
+            # and then those whose attempts it ends. The DELETE locks rows in the order it scans
+            # them: holding one while it waited for another closed a cycle with the runner
+            # ("deadlock detected"). Those leads are taken first, in id order; they are few.
+            lock_now(leads.filter(status=Status.PROCESSING).order_by("pk"))
             contacts = selectors.contact_count(leads)
             return lead_counts.delete_leads(leads), contacts
         ids = leads.order_by().values("pk")

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from django.db import connection
 from django.db.models import Count, QuerySet
 from django.db.models.deletion import Collector
+from django.db.models.sql import DeleteQuery
 
 from . import POSTGRESQL, is_postgresql
 
@@ -154,13 +155,9 @@ def sqlite_subtract(grouped: str) -> str:
 
 
 # PostgreSQL: under READ COMMITTED a separate count could miss a lead committed between it and the
-# DELETE, so the DELETE itself returns what went, and one statement both deletes and counts. The
-# leads are locked first, in id order (``locked``: a SELECT … ORDER BY id FOR UPDATE of their ids),
-# as every locker of many leads takes them: a DELETE locks in the order it scans, and one that took
-# a higher id before a lower one closed a cycle with the runner ("deadlock detected").
-def postgres_delete_counted(locked: str, table: str) -> str:
-    return f"""WITH locked (id) AS MATERIALIZED ({locked}),
-        gone AS (DELETE FROM {table} WHERE id IN (SELECT locked.id FROM locked) RETURNING campaign_id, status),
+# DELETE, so the DELETE itself returns what went, and one statement both deletes and counts.
+def postgres_delete_counted(delete: str) -> str:
+    return f"""WITH gone AS ({delete} RETURNING campaign_id, status),
         counted AS (INSERT INTO {DELTAS} (campaign_id, status, n)
             SELECT campaign_id, status, -count(*) FROM gone GROUP BY campaign_id, status)
         SELECT count(*) FROM gone"""
@@ -184,16 +181,13 @@ def delete_counted(leads: QuerySet, conn=None) -> int:
     with the triggers installed. Returns how many leads were deleted."""
     conn = conn or connection
     if uses_deltas(conn):
-        # Only where QuerySet.delete could delete fast (no delete signals, only database-level
-        # cascades: ``can_count_delete``), so one statement is the whole delete.
-        if leads.query.annotations or leads.query.distinct:  # FOR UPDATE refuses DISTINCT, GROUP BY
-            leads = leads.model.objects.filter(pk__in=leads.values("pk"))
-        locking = leads.order_by("pk").values_list("pk").select_for_update(of=("self",))
-        locked, params = locking.query.get_compiler(conn.alias).as_sql()
+        # QuerySet.delete's own statement when it can delete fast (no delete signals, only
+        # database-level cascades: ``can_count_delete``), returning what went.
+        query = leads.query.chain(klass=DeleteQuery)
+        query.select_for_update = False
+        delete, params = query.get_compiler(conn.alias).as_sql()
         with conn.cursor() as cursor:
-            cursor.execute(
-                postgres_delete_counted(locked, conn.ops.quote_name(leads.model._meta.db_table)), params
-            )
+            cursor.execute(postgres_delete_counted(delete), params)
             return cursor.fetchone()[0]
     # SQLite: the write lock is held, so the count taken first is of the very rows deleted.
     if leads.query.annotations or leads.query.distinct:

@@ -42,6 +42,13 @@ def skip_locked(queryset: QuerySet) -> QuerySet:
     return queryset
 
 
+def lock_now(queryset: QuerySet) -> None:
+    """Take the row locks of ``queryset`` (its own table's rows, in its order) now, where the
+    database has row locks; SQLite's transactions hold its one write lock already."""
+    if connection.features.has_select_for_update:
+        list(queryset.select_for_update(of=("self",)).values_list("pk"))
+
+
 def skip_locked_sql(alias: str) -> str:
     """The raw-SQL form of ``skip_locked`` for a SELECT's end: locks the rows of table ``alias``."""
     return f" FOR UPDATE OF {alias} SKIP LOCKED" if skips_locked_rows() else ""

@@ -14,10 +14,11 @@ import time
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.utils import timezone
 
 from leadmgr.testing import make_campaign
 from leads import lifecycle, services
-from leads.models import Lead, Status
+from leads.models import CallAttempt, Lead, Status
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's"),
@@ -26,10 +27,12 @@ pytestmark = [
 
 
 def _leads_stored_against_id_order(campaign) -> tuple[int, int]:
-    """Two leads whose table order (and phone order) is the reverse of their id order: a writer
-    that locked as it scanned would take the higher id first."""
-    high = Lead.objects.create(pk=900_002, campaign=campaign, phone="+14155550100")
-    low = Lead.objects.create(pk=900_001, campaign=campaign, phone="+14155550199")
+    """Two leads being called (the runner's locks are on those), whose table order (and phone
+    order) is the reverse of their id order: a writer that locked as it scanned would take the
+    higher id first."""
+    calling = {"campaign": campaign, "status": Status.PROCESSING, "attempts": 1}
+    high = Lead.objects.create(pk=900_002, phone="+14155550100", **calling)
+    low = Lead.objects.create(pk=900_001, phone="+14155550199", **calling)
     return low.pk, high.pk
 
 
@@ -94,13 +97,18 @@ def _lock(runner, pk: int) -> None:
         cursor.execute("SELECT id FROM leads_lead WHERE id = %s FOR UPDATE", [pk])
 
 
+def _status_change(campaign) -> int:
+    """Completed by hand: refused for leads being called, but each is locked and read first."""
+    result = lifecycle.bulk_set_status(
+        Lead.objects.filter(campaign=campaign), Status.COMPLETED, reason="test"
+    )
+    return result.changed + result.refused_total
+
+
+# Each answers how many leads it went through.
 BULK_WRITES = {
     "delete": lambda campaign: services.leads_delete(Lead.objects.filter(campaign=campaign))[0],
-    "status": lambda campaign: (
-        lifecycle.bulk_set_status(
-            Lead.objects.filter(campaign=campaign), Status.COMPLETED, reason="test"
-        ).changed
-    ),
+    "status": _status_change,
 }
 
 
@@ -140,6 +148,35 @@ def test_a_bulk_write_chosen_as_a_deadlocks_victim_is_run_again_and_completes(wr
     finally:
         runner.close()
     assert "a deadlock's victim, rolled back; try 2 of 4" in caplog.text
-    assert Lead.objects.filter(campaign=campaign, status=Status.COMPLETED).count() == (
-        2 if write == "status" else 0
+    assert Lead.objects.filter(campaign=campaign, status=Status.PROCESSING).count() == (
+        2 if write == "status" else 0  # a call under way refuses a change by hand
     )
+
+
+def test_a_calls_result_takes_its_lead_before_the_call_as_a_deletes_cascade_does():
+    # A bulk delete holds its leads, then its cascade deletes their calls; a result that locked
+    # the call and then waited for the lead closed a cycle with it: the provider's callback
+    # answered 500 when PostgreSQL chose it as the victim.
+    from campaigns.providers import CallResult
+    from campaigns.tests.helpers import runner as make_runner
+
+    campaign = make_campaign()
+    lead = Lead.objects.create(campaign=campaign, phone="+14155550100", status=Status.PROCESSING, attempts=1)
+    call = CallAttempt.objects.create(
+        lead=lead, attempt_number=1, phone=lead.phone, started_at=timezone.now()
+    )
+    deleter = _runner_session("10s")  # holds the lead, as a bulk delete does before its cascade
+    try:
+        _lock(deleter, lead.pk)
+        result = _InThread(
+            lambda: make_runner().handle_results([CallResult(call.pk, "completed")]), "10s"
+        ).start()
+        _wait_until_blocked(deleter, lambda: result.pid)
+        with deleter.cursor() as cursor:  # the call is free: the cascade would not wait for it
+            cursor.execute("SELECT id FROM leads_callattempt WHERE id = %s FOR UPDATE NOWAIT", [call.pk])
+            assert cursor.fetchone() == (call.pk,)
+        deleter.rollback()
+    finally:
+        deleter.close()
+    assert result.join() == {call.pk: "applied"}
+    assert Lead.objects.get(pk=lead.pk).status == Status.COMPLETED
