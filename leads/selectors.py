@@ -140,7 +140,7 @@ def filter_leads(
     if variable_key:
         if variable_value:
             lookup = {f"variables__{variable_key}__icontains": variable_value}
-            leads = leads.filter(textsearch.json_candidates_q(variable_value), **lookup)
+            leads = leads.filter(textsearch.json_candidates_q(variable_value, key=variable_key), **lookup)
         else:
             leads = leads.filter(textsearch.json_candidates_q(variable_key), variables__has_key=variable_key)
     elif variable_value:

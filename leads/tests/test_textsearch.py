@@ -155,6 +155,32 @@ def test_ensure_puts_back_lost_triggers_and_refills(leads):
     assert candidates("Contoso") == {omar.pk} and candidates("Northwind") == set()
 
 
+def test_a_value_under_a_name_is_looked_up_among_the_leads_that_have_the_name(db):
+    # "company contains Tanaka" where Tanaka is only ever a customer's name: the index offers the
+    # leads with both the name and the text, not every Tanaka (a quarter fewer rows read at 1M).
+    campaign = make_campaign()
+    named = make_lead(campaign, variables={"company": "Tanaka Trading"})
+    numbered = make_lead(campaign, variables={"company": 4242, "customer_name": "Ken Tanaka"})
+    customer = make_lead(campaign, variables={"customer_name": "Ken Tanaka", "role": "CEO"})
+    textsearch.catch_up()
+
+    def offered(text: str, key: str) -> set[int]:
+        return set(
+            Lead.objects.filter(textsearch.json_candidates_q(text, key=key)).values_list("pk", flat=True)
+        )
+
+    assert offered("Tanaka", "company") == {named.pk, numbered.pk}
+    assert customer.pk in offered("Tanaka", "customer_name")
+    assert offered("424", "company") == {numbered.pk}  # a number's digits, as its value reads
+    # What the filter finds is the test's, the narrowing only spares reading other leads.
+    assert set(
+        selectors.lead_list(variable_key="company", variable_value="tanaka").values_list("pk", flat=True)
+    ) == {named.pk}
+    assert set(
+        selectors.lead_list(variable_key="company", variable_value="424").values_list("pk", flat=True)
+    ) == {numbered.pk}
+
+
 @sqlite_only
 def test_ensure_on_an_empty_leads_table_forgets_every_entry(leads):
     textsearch.catch_up()
@@ -205,7 +231,7 @@ def test_without_candidates_a_filter_keeps_its_rows_and_drops_the_index_narrowin
     assert set(plain.values_list("pk", flat=True))  # each finds a lead
     # Exactly the filter built with no narrowing at all.
     monkeypatch.setattr(textsearch, "candidates_q", lambda *texts: Q())
-    monkeypatch.setattr(textsearch, "json_candidates_q", lambda text: Q())
+    monkeypatch.setattr(textsearch, "json_candidates_q", lambda text, **key: Q())
     assert str(plain.query) == str(selectors.lead_list(**params).query)
     if connection.vendor == "sqlite" or "variable_key" in params:  # PostgreSQL's search needs none
         assert str(plain.query) != str(queryset.query)
