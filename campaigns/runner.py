@@ -39,7 +39,7 @@ from compliance import dialing
 from compliance.hours import calling_hours
 from leadcounts import services as lead_counts
 from leadmgr.tally import Tally
-from leads import attempts, selectors, textsearch
+from leads import attempts, selectors, textsearch, variable_names
 from leads import calls as call_records
 from leads import variables as lead_variables
 from leads.models import CallAttempt, Lead, SecondaryContact
@@ -158,6 +158,8 @@ class Runner:
         report = TickReport()
         with self.unit("search index catch-up"):
             textsearch.catch_up()  # housekeeping: leads added or changed by any path, into the index
+        with self.unit("variable names catch-up"):
+            variable_names.catch_up()  # and their variable names (the form's and the API's leads)
         with self.unit("lease recovery"):
             recovered = attempts.recover_lost(now, exclude=self.held())
             report.recovered = len(recovered)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, is_variable_name
 from leadmgr.storage.jsonkeys import json_text_spellings
 
-from . import textsearch
+from . import textsearch, variable_names
 from .models import Lead, SecondaryContact, Status
 
 # Ids are positive 64-bit integers on every database; anything else names no row.
@@ -138,6 +138,10 @@ def filter_leads(
     if variable_key and not is_variable_name(variable_key):
         return leads.none()  # not a name any variable can have
     if variable_key:
+        scope = variable_names.campaigns_using_q(variable_key)
+        if scope is None:
+            return leads.none()  # no lead uses the name
+        leads = leads.filter(scope)
         if variable_value:
             lookup = {f"variables__{variable_key}__icontains": variable_value}
             leads = leads.filter(textsearch.json_candidates_q(variable_value, key=variable_key), **lookup)

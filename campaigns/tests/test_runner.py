@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from campaigns.models import Campaign, RunnerDecision
 from campaigns.runner import DETAIL_NOT_RUNNING, Runner
@@ -317,3 +318,23 @@ def test_a_large_closed_queue_is_deferred_over_several_short_claims(running, mon
     assert worker.tick().skipped[running.pk, "outside_window"] == 500
     assert worker.tick().skipped[running.pk, "outside_window"] == 100
     assert not Lead.objects.filter(next_attempt_at__isnull=True).exists()
+
+
+def test_each_pass_stores_the_variable_names_of_leads_added_by_the_form_or_the_api(running):
+    # A filter on a variable reads the names of leads past the names table's mark from the leads
+    # themselves; the runner's housekeeping keeps that tail short, as it does the search index's.
+    from leads import variable_names
+
+    lead = make_lead(running, variables={"customer_name": "A", "loyalty_tier": "gold"})
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT leads_through FROM {variable_names.STATE}")
+        assert cursor.fetchone()[0] < lead.pk
+    runner().tick()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT leads_through FROM {variable_names.STATE}")
+        assert cursor.fetchone()[0] >= lead.pk
+        cursor.execute(
+            f"SELECT campaign_id FROM {variable_names.TABLE} WHERE name = %s AND contact = 0",
+            ["loyalty_tier"],
+        )
+        assert cursor.fetchall() == [(running.pk,)]

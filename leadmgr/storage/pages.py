@@ -11,6 +11,11 @@ Measured at a million leads (``bench/ui_pages.py``; figures in ``bench/README.md
   When they do not, the filter keeps few rows there, and the page is the matches sorted, as the
   database plans it: that branch runs only then (PostgreSQL gates it with a one-time filter,
   SQLite with a LIMIT that is 0 otherwise: it skips the query under a LIMIT of 0).
+- ``parent_scope_q``: a filter's condition "only rows of these parents" (the campaigns whose leads
+  use a variable, for a filter on it), which a first page sorted by that parent applies to the
+  parents it walks as well: "company contains Northwind" sorted by campaign walked the first
+  campaign by name, none of whose leads has a company, then sorted every match (SQLite 241 ms,
+  PostgreSQL 191 ms at 1M).
 - ``grouped_ids`` (PostgreSQL): a list sorted by a parent row's column, then by its own id (the
   leads table by campaign name, newest first). SQLite walks the campaigns by name and each
   campaign's leads by id in one nested loop; PostgreSQL sorted the whole first campaign's leads
@@ -22,10 +27,10 @@ from __future__ import annotations
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections
-from django.db.models import F, QuerySet
+from django.db.models import BooleanField, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.sql.datastructures import BaseTable
-from django.db.models.sql.where import WhereNode
+from django.db.models.sql.where import AND, WhereNode
 
 from . import is_postgresql
 from .search import without_candidates
@@ -37,6 +42,17 @@ from .search import without_candidates
 # last match, too).
 WALKED_ROWS = 2_000
 WALKED_PER_ROW = 20
+
+
+class _ParentScope(RawSQL):
+    """A subquery of the parent ids outside which no row of a filter can be (``parent_scope_q``)."""
+
+
+def parent_scope_q(fk_name: str, parent_ids_sql: str, params=()) -> Q:
+    """Rows whose parent (``fk_name``) is among ``parent_ids_sql``'s ids (a subquery, or a list of
+    placeholders for ``params``): a condition like any other, which the first rows of a sort by
+    that parent are also read within (``_head``)."""
+    return Q(**{f"{fk_name}__in": _ParentScope(parent_ids_sql, tuple(params))})
 
 
 def walked_ids(queryset: QuerySet, stop: int) -> RawSQL:
@@ -88,14 +104,46 @@ def grouped_ids(queryset: QuerySet, start: int, stop: int) -> RawSQL | None:
 
 
 def _head(queryset: QuerySet, rows: int) -> tuple[str, tuple]:
-    """The table's first ``rows`` rows (every column) in ``queryset``'s order."""
+    """The table's first ``rows`` rows (every column) in ``queryset``'s order; sorted by a parent
+    that the filter scopes (``parent_scope_q``), the first rows of those parents only."""
     model = queryset.model
     grouping = _grouping(queryset)
+    order = queryset.query.order_by or model._meta.ordering
+    scope = _parent_scope(queryset, order)
     if grouping is None:
-        order = queryset.query.order_by or model._meta.ordering
-        return _sql(model._base_manager.using(queryset.db).order_by(*order)[:rows])
+        head = model._base_manager.using(queryset.db).order_by(*order)
+        if scope is not None:
+            # On the parent's own column, which the join walks (the leads' campaign_id would be
+            # tested on every row of a parent outside the scope).
+            fk, ids = scope
+            qn = connections[queryset.db].ops.quote_name
+            parent = fk.related_model._meta
+            head = head.filter(
+                RawSQL(
+                    f"{qn(parent.db_table)}.{qn(parent.pk.column)} IN ({ids.sql})", ids.params, BooleanField()
+                )
+            )
+        return _sql(head[:rows])
     each = _each_parent(model._base_manager.using(queryset.db).all(), grouping)[:rows]
-    return _lateral(queryset, grouping, each, model._meta.pk.column, rows, 0)
+    return _lateral(queryset, grouping, each, model._meta.pk.column, rows, 0, scope=scope and scope[1])
+
+
+def _parent_scope(queryset: QuerySet, order) -> tuple | None:
+    """(the foreign key, its ``_ParentScope``) when ``queryset`` is sorted by that key's parent
+    first (``<fk>__<field>``) and its filter scopes the parents; None otherwise."""
+    first = order[0] if order else None
+    if not isinstance(first, str) or "__" not in first:
+        return None
+    fk_name = first.lstrip("-").split("__", 1)[0]
+    where = queryset.query.where
+    if where.connector != AND or where.negated:
+        return None
+    for condition in where.children:
+        ids = getattr(condition, "rhs", None)
+        target = getattr(getattr(condition, "lhs", None), "target", None)
+        if isinstance(ids, _ParentScope) and getattr(target, "name", None) == fk_name:
+            return target, ids
+    return None
 
 
 def _each_parent(queryset: QuerySet, grouping) -> QuerySet:
@@ -106,20 +154,26 @@ def _each_parent(queryset: QuerySet, grouping) -> QuerySet:
     return queryset.filter(**{fk.attname: RawSQL(f"page_parent.{parent_pk}", ())}).order_by(own)
 
 
-def _lateral(queryset: QuerySet, grouping, each: QuerySet, id_column: str, limit: int, offset: int):
-    """SQL and parameters: ``each`` (a subquery over one parent's rows) for every parent, sorted as
-    ``queryset`` is, ``limit`` rows from ``offset`` (``page_lead.*``, or the ids alone)."""
+def _lateral(
+    queryset: QuerySet, grouping, each: QuerySet, id_column: str, limit: int, offset: int, *, scope=None
+):
+    """SQL and parameters: ``each`` (a subquery over one parent's rows) for every parent (those
+    ``scope`` names, a ``_ParentScope``, if given), sorted as ``queryset`` is, ``limit`` rows from
+    ``offset`` (``page_lead.*``, or the ids alone)."""
     fk, column, descending, own = grouping
     qn = connections[queryset.db].ops.quote_name
     each_sql, each_params = _sql(each)
     selected = "page_lead.*" if id_column == queryset.model._meta.pk.column else f"page_lead.{qn(id_column)}"
+    parents = ""
+    if scope is not None:
+        parents = f"WHERE page_parent.{qn(fk.related_model._meta.pk.column)} IN ({scope.sql}) "
     sql = (
         f"SELECT {selected} FROM {qn(fk.related_model._meta.db_table)} page_parent "
-        f"CROSS JOIN LATERAL ({each_sql}) page_lead "
+        f"CROSS JOIN LATERAL ({each_sql}) page_lead {parents}"
         f"ORDER BY page_parent.{qn(column)} {'DESC' if descending else 'ASC'}, "
         f"page_lead.{qn(id_column)} {'DESC' if own.startswith('-') else 'ASC'} LIMIT %s OFFSET %s"
     )
-    return sql, (*each_params, limit, offset)
+    return sql, (*each_params, *(scope.params if scope is not None else ()), limit, offset)
 
 
 def _grouping(queryset: QuerySet):

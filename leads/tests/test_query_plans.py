@@ -188,6 +188,7 @@ def test_a_variable_filters_first_page_walks_the_sort_index_before_sorting_match
     from leadmgr.storage import pages
     from leads.tables import LeadTable
 
+    make_lead(campaign, variables={"company": "Northwind Traders"})  # a campaign that uses the name
     filters = {"variable_key": "company", "variable_value": "Northwind"}
     table = LeadTable(selectors.lead_list(**filters), order_by=sort)
     steps = plan(Lead.objects.filter(pk__in=pages.walked_ids(table.data.data, 26)))
