@@ -94,9 +94,9 @@ def _variables_text_q(text: str) -> Q:
     this scans every lead; ``textsearch.candidates_q`` narrows the rows it runs on.
     """
     first, *others = json_text_spellings(text)
-    q = Q(variables__icontains=first)
+    q = textsearch.variables_text_contains_q(first)
     for spelling in others:
-        q |= Q(variables__icontains=spelling)
+        q |= textsearch.variables_text_contains_q(spelling)
     return q
 
 

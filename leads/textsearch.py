@@ -18,10 +18,12 @@ from leadmgr.storage.search import (
     TABLE,
     candidates_q,
     catch_up,
+    drop_derived,
     ensure,
     forget,
     json_candidates_q,
     rebuild,
+    variables_text_contains_q,
     without_candidates,
 )
 
@@ -30,9 +32,11 @@ __all__ = [
     "TABLE",
     "candidates_q",
     "catch_up",
+    "drop_derived",
     "ensure",
     "forget",
     "json_candidates_q",
     "rebuild",
+    "variables_text_contains_q",
     "without_candidates",
 ]

@@ -100,17 +100,17 @@ def campaigns_using_q(name: str, using: str = "default") -> Q | None:
     leads_new = f"{sql.lead_names} WHERE l.id > (SELECT leads_through FROM {STATE})"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT DISTINCT campaign_id, (SELECT count(*) FROM {Campaign._meta.db_table}) FROM (SELECT campaign_id, "
-            f"contact, name FROM {TABLE} UNION ALL {leads_new}) t WHERE contact = {LEAD} AND name = %s "
-            "ORDER BY campaign_id",
+            f"SELECT id, id IN (SELECT campaign_id FROM (SELECT campaign_id, contact, name FROM {TABLE} "
+            f"UNION ALL {leads_new}) t WHERE contact = {LEAD} AND name = %s) FROM {Campaign._meta.db_table} "
+            "ORDER BY id",
             [name],
         )
-        rows = cursor.fetchall()
-    if not rows:
+        campaigns = cursor.fetchall()
+    ids = [campaign_id for campaign_id, uses in campaigns if uses]
+    if not ids:
         return None  # no lead uses the name: nothing matches
-    if len(rows) == rows[0][1]:
+    if len(ids) == len(campaigns):
         return Q()  # every campaign: no narrowing (and no condition for a planner to weigh)
-    ids = [campaign_id for campaign_id, _ in rows]
     return parent_scope_q("campaign", ", ".join(["%s"] * len(ids)), ids)
 
 

@@ -33,7 +33,7 @@ from django.db.models.sql.datastructures import BaseTable
 from django.db.models.sql.where import AND, WhereNode
 
 from . import is_postgresql
-from .search import without_candidates
+from .search import with_search_columns, without_candidates
 
 # How many rows of the sort order a filtered page tests before it sorts the matches instead: at
 # least WALKED_ROWS, and WALKED_PER_ROW for each row the page needs (the first page of 25 is found
@@ -111,7 +111,7 @@ def _head(queryset: QuerySet, rows: int) -> tuple[str, tuple]:
     order = queryset.query.order_by or model._meta.ordering
     scope = _parent_scope(queryset, order)
     if grouping is None:
-        head = model._base_manager.using(queryset.db).order_by(*order)
+        head = with_search_columns(model._base_manager.using(queryset.db).order_by(*order))
         if scope is not None:
             # On the parent's own column, which the join walks (the leads' campaign_id would be
             # tested on every row of a parent outside the scope).
@@ -124,7 +124,7 @@ def _head(queryset: QuerySet, rows: int) -> tuple[str, tuple]:
                 )
             )
         return _sql(head[:rows])
-    each = _each_parent(model._base_manager.using(queryset.db).all(), grouping)[:rows]
+    each = _each_parent(with_search_columns(model._base_manager.using(queryset.db).all()), grouping)[:rows]
     return _lateral(queryset, grouping, each, model._meta.pk.column, rows, 0, scope=scope and scope[1])
 
 
