@@ -45,7 +45,8 @@ WALKED_PER_ROW = 20
 
 
 class _ParentScope(RawSQL):
-    """A subquery of the parent ids outside which no row of a filter can be (``parent_scope_q``)."""
+    """The parent ids outside which no row of a filter can be (``parent_scope_q``): SQL for inside
+    ``IN (…)``, a subquery or a list of placeholders."""
 
 
 def parent_scope_q(fk_name: str, parent_ids_sql: str, params=()) -> Q:

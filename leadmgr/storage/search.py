@@ -153,8 +153,8 @@ def with_search_columns(queryset: QuerySet) -> QuerySet:
     """``queryset`` selecting the stored search column too (PostgreSQL), for a query whose rows a
     filter then reads as a derived table under the table's own name (``storage.pages``)."""
     connection = connections[queryset.db]
-    if not is_postgresql(connection):
-        return queryset
+    if not is_postgresql(connection) or queryset.model._meta.db_table != LEADS:
+        return queryset  # the column is the leads table's only
     qn = connection.ops.quote_name
     return queryset.annotate(**{SEARCH_COLUMN: RawSQL(f"{qn(LEADS)}.{qn(SEARCH_COLUMN)}", ())})
 
