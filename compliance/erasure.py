@@ -19,6 +19,7 @@ from django.db.models.functions import Replace
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from leadmgr.storage.locking import lock_now, retried_on_deadlock
 from leads import textsearch
 from leads.models import CallAttempt, Lead, SecondaryContact, StatusChange
 from leads.phones import normalize_phone
@@ -43,6 +44,7 @@ def _scrub_text(model, field: str, *forms: str) -> int:
     )
 
 
+@retried_on_deadlock
 @transaction.atomic
 def erase_number(
     *, number: str, user=None, channel: str = "command", now: dt.datetime | None = None
@@ -58,8 +60,17 @@ def erase_number(
     lead_ids = list(
         Lead.objects.filter(campaign_id__in=campaign_ids, phone=e164).values_list("pk", flat=True)
     )
-    textsearch.forget(lead_ids)
     contacts = SecondaryContact.objects.filter(phone=e164)
+    # Every lead whose rows change, locked first and in id order, as the runner takes them (a lead,
+    # then its calls): taking a call or a contact before its lead could close a cycle with it.
+    lock_now(
+        Lead.objects.filter(
+            Q(pk__in=lead_ids)
+            | Q(pk__in=contacts.values("lead_id"))
+            | Q(pk__in=CallAttempt.objects.filter(phone=e164).values("lead_id"))
+        ).order_by("pk")
+    )
+    textsearch.forget(lead_ids)
     # Other leads' calls to the contact: no number, no contact (the contact goes below).
     calls = (
         CallAttempt.objects.filter(phone=e164)

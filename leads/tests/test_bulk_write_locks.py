@@ -180,3 +180,37 @@ def test_a_calls_result_takes_its_lead_before_the_call_as_a_deletes_cascade_does
         deleter.close()
     assert result.join() == {call.pk: "applied"}
     assert Lead.objects.get(pk=lead.pk).status == Status.COMPLETED
+
+
+def test_a_numbers_erasure_takes_every_lead_it_changes_before_their_calls_and_contacts():
+    # The lead being called has a secondary contact with the number and a call to it: the erasure
+    # deletes the one and strips the other. Taking them before the lead (which the runner holds
+    # while it ends the lead's calls) could close a cycle with the runner.
+    from compliance.erasure import erase_number
+    from leads.models import SecondaryContact
+
+    number = "+14155550177"
+    campaign = make_campaign()
+    lead = Lead.objects.create(campaign=campaign, phone="+14155550100", status=Status.PROCESSING, attempts=1)
+    contact = SecondaryContact.objects.create(lead=lead, phone=number, position=1)
+    call = CallAttempt.objects.create(
+        lead=lead, contact=contact, attempt_number=1, phone=number, started_at=timezone.now()
+    )
+    runner = _runner_session("10s")
+    try:
+        _lock(runner, lead.pk)
+        erasure = _InThread(lambda: erase_number(number=number).contacts_deleted, "10s").start()
+        _wait_until_blocked(runner, lambda: erasure.pid)
+        with runner.cursor() as cursor:  # nothing of the lead's is taken while it waits for the lead
+            cursor.execute("SELECT id FROM leads_callattempt WHERE id = %s FOR UPDATE NOWAIT", [call.pk])
+            assert cursor.fetchone() == (call.pk,)
+            cursor.execute(
+                "SELECT id FROM leads_secondarycontact WHERE id = %s FOR UPDATE NOWAIT", [contact.pk]
+            )
+            assert cursor.fetchone() == (contact.pk,)
+        runner.rollback()
+    finally:
+        runner.close()
+    assert erasure.join() == 1
+    assert not SecondaryContact.objects.filter(pk=contact.pk).exists()
+    assert CallAttempt.objects.get(pk=call.pk).phone == ""
