@@ -335,28 +335,87 @@ def prepare_sqlite(data: Path, leads: int) -> str:
     return f"sqlite:///{target}"
 
 
-def prepare_postgres(name: str, leads: int) -> str:
+@contextlib.contextmanager
+def postgres_cluster(directory: Path, conf: Path, logs: Path):
+    """A PostgreSQL server of the run's own, with ``conf`` included in its settings (``--pg-conf``):
+    made once with initdb in ``directory`` and kept (the generated database with it), started on a
+    free loopback port for the run and stopped at its end. Yields the server's URL."""
+    bindir = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)), None)
+    found = shutil.which("initdb")
+    initdb = Path(found) if found else bindir
+    if initdb is None:
+        raise SystemExit("--pg-conf needs PostgreSQL's server programs (initdb, pg_ctl)")
+    pg_ctl = initdb.with_name("pg_ctl")
+    as_owner: list[str] = []
+    if os.getuid() == 0:  # initdb refuses root: the cluster belongs to the postgres user
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    cluster = directory / "data"
+    if not (cluster / "PG_VERSION").exists():
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        if as_owner:
+            shutil.chown(directory, "postgres")
+        log(f"initdb {cluster} …")
+        subprocess.run([*as_owner, str(initdb), "-D", str(cluster), "-U", "postgres", "-A", "trust"],
+                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    settings = cluster / "postgresql.conf"
+    kept = [line for line in settings.read_text().splitlines() if not line.endswith("# bench/load/run.py")]
+    settings.write_text("\n".join([*kept, f"include '{conf.resolve()}'  # bench/load/run.py", ""]))
+    port = free_port()
+    server_log = logs / "postgresql-server.log"
+    if as_owner:
+        server_log.touch()
+        shutil.chown(server_log, "postgres")
+    subprocess.run(
+        [*as_owner, str(pg_ctl), "-D", str(cluster), "-l", str(server_log), "-w", "-t", "120",
+         "-o", f"-h 127.0.0.1 -p {port} -k {directory}", "start"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    log(f"PostgreSQL of its own on 127.0.0.1:{port} ({cluster}), with {conf}")
+    try:
+        yield f"postgres://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_owner, str(pg_ctl), "-D", str(cluster), "-m", "fast", "stop"],
+                       check=False, stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+def server_settings(url: str) -> dict[str, str]:
+    """The PostgreSQL server's settings that the figures depend on (deploy/postgresql.conf's)."""
+    import psycopg
+
+    names = [
+        "shared_buffers",
+        "effective_cache_size",
+        "max_wal_size",
+        "checkpoint_timeout",
+        "random_page_cost",
+    ]
+    with psycopg.connect(url) as conn:
+        return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in names}
+
+
+def prepare_postgres(name: str, leads: int, server: str = PG_SERVER) -> str:
     import psycopg
 
     base = f"{name}_base_{leads}"[:63]
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [base]).fetchone()
     complete = False
     if exists:
-        with psycopg.connect(f"{PG_SERVER}/{base}") as conn, contextlib.suppress(psycopg.Error):
+        with psycopg.connect(f"{server}/{base}") as conn, contextlib.suppress(psycopg.Error):
             complete = conn.execute("SELECT COUNT(*) FROM leads_lead").fetchone()[0] >= leads
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         if not complete:
             conn.execute(f'DROP DATABASE IF EXISTS "{base}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{base}"')
     if not complete:
-        generate(f"{PG_SERVER}/{base}", leads)
+        generate(f"{server}/{base}", leads)
     started = time.perf_counter()
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{base}"')
     log(f"{name} copied from {base} in {time.perf_counter() - started:.1f} s")
-    return f"{PG_SERVER}/{name}"
+    return f"{server}/{name}"
 
 
 def db_task(url: str, *args: str) -> dict:
@@ -581,11 +640,21 @@ def run(args: argparse.Namespace) -> dict:
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir()
     procs = Processes(logs)
+    stack = contextlib.ExitStack()  # the run's own PostgreSQL server (--pg-conf), stopped last
     report: dict = {"database": kind, "leads": args.leads, "users": args.users, "duration_s": args.duration}
     report["started_utc"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     report["loadavg_before"] = os.getloadavg()
     try:
-        url = prepare_sqlite(data, args.leads) if args.sqlite else prepare_postgres(args.database, args.leads)
+        if args.sqlite:
+            url = prepare_sqlite(data, args.leads)
+        else:
+            server = PG_SERVER
+            if args.pg_conf:
+                server = stack.enter_context(
+                    postgres_cluster(data / "load-postgres", Path(args.pg_conf), logs)
+                )
+            url = prepare_postgres(args.database, args.leads, server)
+            report["postgresql"] = server_settings(url)
         password = secrets.token_urlsafe(16)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
@@ -749,6 +818,7 @@ def run(args: argparse.Namespace) -> dict:
         return report
     finally:
         procs.stop_all(grace=10)
+        stack.close()
 
 
 def targets(report: dict) -> dict:
@@ -805,6 +875,11 @@ def render(report: dict) -> str:
         f"machine: {m['cores']} cores, load average (1 min) {m['loadavg_1m_min']:.1f}–{m['loadavg_1m_max']:.1f} "
         f"(mean {m['loadavg_1m_mean']:.1f}) during the run, CPU busy {m['cpu_busy_pct']:.0f}%, "
         f"other users' work ≈ {m['others_cores']:.2f} cores",
+        *(
+            ["PostgreSQL: " + ", ".join(f"{k} {v}" for k, v in r["postgresql"].items())]
+            if "postgresql" in r
+            else []
+        ),
         "",
         "The whole run (the sign-in ramp included):" if steady else "",
         *page_table(r["pages"], r.get("baseline", {}), judged=not steady),
@@ -854,6 +929,11 @@ def main() -> None:
     )
     parser.add_argument("--sqlite", action="store_true", help="run on a SQLite file instead of PostgreSQL")
     parser.add_argument("--database", default="leadmgr_load", help="PostgreSQL database name (recreated)")
+    parser.add_argument(
+        "--pg-conf",
+        help="run a PostgreSQL server of its own (in <data-dir>/load-postgres, kept) with these settings "
+        "included, e.g. deploy/postgresql.conf; default: the server at LOAD_PG_SERVER (127.0.0.1:5432)",
+    )
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--spawn-rate", type=float, default=2, help="users signing in per second")
