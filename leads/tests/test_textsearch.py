@@ -156,8 +156,9 @@ def test_ensure_puts_back_lost_triggers_and_refills(leads):
 
 
 def test_a_value_under_a_name_is_looked_up_among_the_leads_that_have_the_name(db):
-    # "company contains Tanaka" where Tanaka is only ever a customer's name: the index offers the
-    # leads with both the name and the text, not every Tanaka (a quarter fewer rows read at 1M).
+    # "company contains Tanaka" where Tanaka is only ever a customer's name: SQLite's index offers
+    # the leads with both the name and the text, not every Tanaka (a quarter fewer rows read at 1M);
+    # PostgreSQL's offers every Tanaka (looking the name up in its index cost more than it spared).
     campaign = make_campaign()
     named = make_lead(campaign, variables={"company": "Tanaka Trading"})
     numbered = make_lead(campaign, variables={"company": 4242, "customer_name": "Ken Tanaka"})
@@ -169,7 +170,10 @@ def test_a_value_under_a_name_is_looked_up_among_the_leads_that_have_the_name(db
             Lead.objects.filter(textsearch.json_candidates_q(text, key=key)).values_list("pk", flat=True)
         )
 
-    assert offered("Tanaka", "company") == {named.pk, numbered.pk}
+    if connection.vendor == "postgresql":
+        assert offered("Tanaka", "company") == {named.pk, numbered.pk, customer.pk}
+    else:
+        assert offered("Tanaka", "company") == {named.pk, numbered.pk}
     assert customer.pk in offered("Tanaka", "customer_name")
     assert offered("424", "company") == {numbered.pk}  # a number's digits, as its value reads
     # What the filter finds is the test's, the narrowing only spares reading other leads.
