@@ -187,6 +187,41 @@ def test_the_concurrency_limit_counts_calls_under_way_and_records_the_rest(runni
     assert Lead.objects.filter(pk__in=[lead.pk for lead in leads], status=Status.CREATED).count() == 1
 
 
+def test_a_long_queue_left_waiting_is_counted_again_only_after_the_recount_interval(running, monkeypatch):
+    from campaigns import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "DUE_RECOUNT_FROM", 3)  # a "long" queue: 3 leads or more
+    running.concurrency_limit = 1
+    running.save()
+    for _ in range(4):
+        make_lead(running)
+    clock = Clock()
+    worker = runner(clock=clock, provider=simulated("completed", speedup=1, clock=ManualTime()))
+    assert worker.tick().claimed == 1
+    assert decisions(running) == {"concurrency_full": (1, 3)}
+    make_lead(running)
+    make_lead(running)
+    clock.advance(seconds=14)
+    worker.tick()  # the count of 3 is reused: no new count of the queue
+    assert decisions(running) == {"concurrency_full": (2, 6)}
+    clock.advance(seconds=1)  # DUE_RECOUNT (15 s) after the count
+    worker.tick()
+    assert decisions(running) == {"concurrency_full": (3, 11)}
+
+
+def test_a_short_queue_left_waiting_is_counted_on_every_pass(running):
+    running.concurrency_limit = 1
+    running.save()
+    make_lead(running)
+    make_lead(running)
+    clock = Clock()
+    worker = runner(clock=clock, provider=simulated("completed", speedup=1, clock=ManualTime()))
+    worker.tick()
+    make_lead(running)
+    worker.tick()
+    assert decisions(running) == {"concurrency_full": (2, 3)}  # 1, then 2
+
+
 def test_a_paused_campaign_places_no_new_calls_and_records_why(running):
     lead = make_lead(running)
     running.state = Campaign.State.PAUSED
