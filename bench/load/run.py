@@ -389,6 +389,7 @@ def server_settings(url: str) -> dict[str, str]:
         "max_wal_size",
         "checkpoint_timeout",
         "random_page_cost",
+        "max_parallel_workers_per_gather",
     ]
     with psycopg.connect(url) as conn:
         return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in names}

@@ -1,20 +1,25 @@
 """The load test (bench/load/run.py) at a tiny size, so the harness cannot rot: SQLite, a few hundred
 leads, two signed-in operators for a few seconds, two runners and a small import beside them. Every
 page the operators visit answers without an error, the runners dial no lead twice, and every process
-the run started is gone when it returns."""
+the run started is gone when it returns. And its PostgreSQL of its own (``--pg-conf``) starts with the
+settings it is given."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psutil
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench" / "load"))
+import run  # noqa: E402
 from pages import PAGES  # noqa: E402
 
 # What a developer's shell may hold that the served site must not inherit (the driver sets its own).
@@ -100,3 +105,23 @@ def test_the_load_driver_reports_every_page_without_errors_and_stops_everything(
     assert report["pids"]
     assert [pid for pid in report["pids"] if psutil.pid_exists(pid)] == []
     assert "| lead edit POST |" in done.stdout
+
+
+def test_the_load_test_runs_a_postgresql_of_its_own_with_the_given_settings():
+    if not (shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))):
+        pytest.skip("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
+    top = Path(tempfile.mkdtemp(prefix="leadmgr-load-pg-"))
+    try:
+        top.chmod(0o755)  # the server's own user reaches its directory, the settings and the log
+        conf = top / "settings.conf"
+        conf.write_text("shared_buffers = 24MB\nmax_wal_size = 96MB\n")
+        logs = top / "logs"
+        logs.mkdir()
+        with run.postgres_cluster(top / "cluster", conf, logs) as server:
+            settings = run.server_settings(f"{server}/postgres")
+        assert (settings["shared_buffers"], settings["max_wal_size"]) == ("24MB", "96MB")
+        assert (top / "cluster" / "data" / "PG_VERSION").exists()  # kept for the next run
+        with run.postgres_cluster(top / "cluster", conf, logs) as server:  # started again, not made anew
+            assert run.server_settings(f"{server}/postgres")["shared_buffers"] == "24MB"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
