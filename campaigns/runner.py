@@ -62,10 +62,8 @@ CANDIDATE_FACTOR = 2
 WINDOW_CHECKS_PER_CLAIM = 5_000
 # How long a lead missing a required variable waits before the runner looks at it again.
 MISSING_VARIABLE_RECHECK = dt.timedelta(minutes=15)
-# A campaign's due leads that a pass leaves waiting (its slots full, or paused) are counted for the
-# record (``RunnerDecision``). A count of DUE_RECOUNT_FROM or more is reused for DUE_RECOUNT: counting
-# 120k due leads took 40-70 ms, and four runners counting on every 1 s pass were most of
-# PostgreSQL's work in the load test (114 s of it in 240 s). Shorter queues are counted every pass.
+# Due leads a pass leaves waiting (slots full, paused), for the record: a count of DUE_RECOUNT_FROM or
+# more is reused for DUE_RECOUNT (4 runners counting 120k every 1 s were most of PostgreSQL's load).
 DUE_RECOUNT_FROM = 10_000
 DUE_RECOUNT = dt.timedelta(seconds=15)
 DETAIL_CONTACT_GONE = "the secondary contact was removed before it could be dialled"
@@ -225,26 +223,19 @@ class Runner:
     # --- one campaign ------------------------------------------------------------------------------
 
     def waiting(self, campaign: Campaign, now: dt.datetime) -> int:
-        """The campaign's due leads this pass leaves waiting: counted, or this worker's count of a
-        long queue taken less than DUE_RECOUNT ago."""
-        counted = self._waiting.get(campaign.pk)
-        if (
-            counted is None
-            or counted[1] < DUE_RECOUNT_FROM
-            or not counted[0] <= now < counted[0] + DUE_RECOUNT
-        ):
-            counted = (now, selectors.due_count(campaign, now))
-            self._waiting[campaign.pk] = counted
-        return counted[1]
+        """Its due leads this pass leaves waiting (a long queue: this worker's count, DUE_RECOUNT)."""
+        at, n = self._waiting.get(campaign.pk, (None, 0))
+        if at is None or n < DUE_RECOUNT_FROM or not at <= now < at + DUE_RECOUNT:
+            at, n = self._waiting[campaign.pk] = (now, selectors.due_count(campaign, now))
+        return n
 
     def _run_campaign(self, campaign: Campaign, report: TickReport) -> None:
         while True:
             want, claims = self._claim(campaign, report)
             if want <= 0:
                 if want == 0:  # every slot is taken: the due leads wait
-                    report.skipped[campaign.pk, Reason.CONCURRENCY_FULL] += self.waiting(
-                        campaign, self.clock()
-                    )
+                    due = self.waiting(campaign, self.clock())
+                    report.skipped[campaign.pk, Reason.CONCURRENCY_FULL] += due
                 return
             report.claimed += len(claims)
             self.hold((c.lead_id, c.attempt) for c in claims)
