@@ -61,21 +61,20 @@ def erase_number(
         Lead.objects.filter(campaign_id__in=campaign_ids, phone=e164).values_list("pk", flat=True)
     )
     contacts = SecondaryContact.objects.filter(phone=e164)
+    calls_to_it = CallAttempt.objects.filter(phone=e164)
     # Every lead whose rows change, locked first and in id order, as the runner takes them (a lead,
     # then its calls): taking a call or a contact before its lead could close a cycle with it.
     lock_now(
         Lead.objects.filter(
             Q(pk__in=lead_ids)
             | Q(pk__in=contacts.values("lead_id"))
-            | Q(pk__in=CallAttempt.objects.filter(phone=e164).values("lead_id"))
+            | Q(pk__in=calls_to_it.values("lead_id"))
         ).order_by("pk")
     )
     textsearch.forget(lead_ids)
     # Other leads' calls to the contact: no number, no contact (the contact goes below).
-    calls = (
-        CallAttempt.objects.filter(phone=e164)
-        .exclude(lead_id__in=lead_ids)
-        .update(phone="", contact=None, provider_ref="", detail=REASON_ERASED)
+    calls = calls_to_it.exclude(lead_id__in=lead_ids).update(
+        phone="", contact=None, provider_ref="", detail=REASON_ERASED
     )
     erasure.contacts_deleted, _ = contacts.delete()
     # The leads with their contacts, history and calls (the database's cascades).

@@ -335,14 +335,20 @@ def prepare_sqlite(data: Path, leads: int) -> str:
     return f"sqlite:///{target}"
 
 
+def find_initdb() -> Path | None:
+    """PostgreSQL's initdb (pg_ctl beside it): on the PATH, else Debian's newest server version."""
+    if found := shutil.which("initdb"):
+        return Path(found)
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return versions[-1] if versions else None
+
+
 @contextlib.contextmanager
 def postgres_cluster(directory: Path, conf: Path, logs: Path):
     """A PostgreSQL server of the run's own, with ``conf`` included in its settings (``--pg-conf``):
     made once with initdb in ``directory`` and kept (the generated database with it), started on a
     free loopback port for the run and stopped at its end. Yields the server's URL."""
-    bindir = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)), None)
-    found = shutil.which("initdb")
-    initdb = Path(found) if found else bindir
+    initdb = find_initdb()
     if initdb is None:
         raise SystemExit("--pg-conf needs PostgreSQL's server programs (initdb, pg_ctl)")
     pg_ctl = initdb.with_name("pg_ctl")

@@ -108,7 +108,7 @@ def test_the_load_driver_reports_every_page_without_errors_and_stops_everything(
 
 
 def test_the_load_test_runs_a_postgresql_of_its_own_with_the_given_settings():
-    if not (shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))):
+    if run.find_initdb() is None:
         pytest.skip("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
     top = Path(tempfile.mkdtemp(prefix="leadmgr-load-pg-"))
     try:
