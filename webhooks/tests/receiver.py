@@ -1,6 +1,8 @@
 """A real HTTP receiver for the tests: a ThreadingHTTPServer on 127.0.0.1, port chosen by the system.
 
-It records every POST (headers, body) and answers ``status`` (a callable per request may decide);
+It records every whole POST (headers, body) and answers ``status`` (a callable per request may decide;
+a body that is not JSON gets 400); a request cut short by its sender's death (``kill -9`` mid-body)
+is dropped unrecorded, as nothing was delivered.
 ``stop()`` closes the port (connections refused: a receiver that is down) and ``start()`` opens the
 same port again.
 """
@@ -36,14 +38,21 @@ class Receiver:
             disable_nagle_algorithm = True
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request (kill -9): nothing was delivered
+                    self.close_connection = True
+                    return
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 try:
                     event = json.loads(body)
                 except ValueError:
                     event = None
-                status = receiver.decide(event) if receiver.decide else receiver.status
+                if event is None:
+                    status = 400  # as a real receiver answers a body it cannot read
+                else:
+                    status = receiver.decide(event) if receiver.decide else receiver.status
                 with receiver.lock:
                     receiver.received.append(
                         {"headers": dict(self.headers), "body": body, "event": event, "status": status}
