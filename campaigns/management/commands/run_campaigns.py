@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 
 from django.conf import settings
@@ -11,6 +9,7 @@ from django.db import connection
 
 from campaigns.heartbeat import Heartbeat
 from campaigns.runner import Runner, TickReport, is_connection_failure
+from leadmgr.stopping import StopRequest
 from leads import attempts
 
 log = logging.getLogger("campaigns.runner")
@@ -44,9 +43,7 @@ class Command(BaseCommand):
             heartbeat.stop()
 
     def loop(self, runner: Runner, heartbeat: Heartbeat) -> None:
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+        stop = StopRequest()
         self.stdout.write(
             f"Running campaigns with the {runner.provider.name} provider every "
             f"{settings.LEADMGR_RUNNER_TICK} s; Ctrl-C stops claiming, waits up to "

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 
 from django.conf import settings
@@ -11,6 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.runner import is_connection_failure
+from leadmgr.stopping import StopRequest
 from webhooks.delivery import PassReport, Worker, prune
 
 log = logging.getLogger("webhooks.delivery")
@@ -40,9 +39,7 @@ class Command(BaseCommand):
             worker.close()
 
     def loop(self, worker: Worker) -> None:
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+        stop = StopRequest()
         self.stdout.write(
             f"Delivering webhooks ({settings.LEADMGR_WEBHOOK_CONCURRENCY} at once); "
             "Ctrl-C or SIGTERM stops after the POSTs under way."
