@@ -70,3 +70,21 @@ def test_bench_generate_script_runs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("generated 500 leads")
+
+
+def test_bulk_generate_keeps_the_status_counts_with_one_statement_a_batch(db):
+    """The counts take each batch at once, as the import's do: a million generated leads once left a
+    million pending deltas (PostgreSQL), which the first runner pass of a load test folded."""
+    from django.db.models import Count
+
+    from leadcounts.models import StatusCountDelta
+    from leadcounts.selectors import status_counts_by_campaign
+
+    demo.bulk_generate(1_200, batch=500)
+    actual: dict[int, dict[str, int]] = {}
+    for row in Lead.objects.values("campaign", "status").annotate(n=Count("id")):
+        actual.setdefault(row["campaign"], {})[row["status"]] = row["n"]
+    keys = sum(len(by) for by in actual.values())
+    assert StatusCountDelta.objects.count() <= 3 * keys  # 3 batches: one per batch and key at most
+    counted = {c: {s: n for s, n in by.items() if n} for c, by in status_counts_by_campaign().items()}
+    assert counted == actual
