@@ -42,7 +42,7 @@ class StartPreview:
 def preview_start(campaign: Campaign, now: dt.datetime | None = None) -> StartPreview:
     """If the campaign started now: how many due leads one pass would call, and why not the others."""
     now = now or timezone.now()
-    due = selectors.due_leads(campaign, now).count()
+    due = selectors.due_count(campaign, now, cap=None)
     phones = [phone for (phone,) in selectors.take_due(campaign, now, PREVIEW_SAMPLE, ("phone",))]
     window = calling_hours(campaign)
     listed = {n for i in range(0, len(phones), 5000) for n in blocked_numbers(phones[i : i + 5000], campaign)}

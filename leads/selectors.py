@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from django.db import connections
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -233,9 +234,23 @@ def due_leads(campaign: Campaign | int, now: dt.datetime) -> QuerySet[Lead]:
     return Lead.objects.filter(due_q(now), campaign_id=campaign_id).order_by(*QUEUE_ORDER)
 
 
-def due_count(campaign: Campaign | int, now: dt.datetime) -> int:
-    """How many leads are due, counted up to DUE_COUNT_CAP (cheap on a million-lead queue)."""
-    return due_leads(campaign, now).order_by()[:DUE_COUNT_CAP].count()
+def due_count(campaign: Campaign | int, now: dt.datetime, *, cap: int | None = DUE_COUNT_CAP) -> int:
+    """How many leads are due, up to ``cap`` (None: every one).
+
+    Each of ``due_branches`` is counted on its own index range and the counts added, in one query:
+    one count with their OR read every lead of the campaign in lead_queue, the due and the rest
+    (PostgreSQL, 120k due of 250k: 84 -> 21 ms).
+    """
+    parts, params = [], []
+    for branch in due_branches(campaign, now):
+        ids = branch.order_by().values("pk")
+        sql, branch_params = (ids if cap is None else ids[:cap]).query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) due)")
+        params.extend(branch_params)
+    with connections[Lead.objects.db].cursor() as cursor:
+        cursor.execute("SELECT " + " + ".join(parts), params)
+        (total,) = cursor.fetchone()
+    return total if cap is None else min(total, cap)
 
 
 def due_branches(campaign: Campaign | int, now: dt.datetime) -> list[QuerySet[Lead]]:

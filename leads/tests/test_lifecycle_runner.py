@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from leadmgr.testing import make_lead
+from leadmgr.testing import make_campaign, make_lead
 from leads import attempts
 from leads.models import CallAttempt, Lead, Status, StatusChange
 
@@ -149,6 +149,10 @@ def test_the_queue_ranges_are_exactly_the_due_leads_in_priority_order(campaign):
     assert taken == [callback.pk, retry.pk, deferred.pk, new.pk]
     assert set(taken) == set(selectors.due_leads(campaign, NOW).values_list("pk", flat=True))
     assert selectors.due_count(campaign, NOW) == 4
+    assert selectors.due_count(campaign, NOW, cap=None) == 4
+    assert selectors.due_count(campaign, NOW, cap=3) == 3
+    assert selectors.due_count(campaign, NOW, cap=1) == 1  # each range is capped, then the sum
+    assert selectors.due_count(make_campaign(name="Empty"), NOW) == 0
     assert [pk for (pk,) in selectors.take_due(campaign, NOW, 2, ("pk",), exclude=[callback.pk])] == [
         retry.pk,
         deferred.pk,
