@@ -125,3 +125,19 @@ def test_the_load_test_runs_a_postgresql_of_its_own_with_the_given_settings():
             assert run.server_settings(f"{server}/postgres")["shared_buffers"] == "24MB"
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_the_steady_load_starts_once_every_user_is_signed_in():
+    """The report's steady window ("every user signed in") starts at the later of the last user's
+    start and the last sign-in's answer, which on a slow machine comes seconds after."""
+    rows = [
+        (100.0, "sign-in POST", 1_500.0, False),
+        (101.0, "leads table", 80.0, False),
+        (103.0, "sign-in POST", 14_000.0, False),  # answered at 117.0
+        (110.0, "lead page", 9_000.0, False),
+        (120.0, "lead page", 50.0, False),
+    ]
+    assert run.steady_since(104.0, rows) == 117.0
+    assert run.steady_since(118.0, rows) == 118.0
+    pages = run.window_pages(rows, run.steady_since(104.0, rows), 121.0)
+    assert pages["lead page"]["requests"] == 1 and "sign-in POST" not in pages
