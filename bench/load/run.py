@@ -808,9 +808,9 @@ def run(args: argparse.Namespace) -> dict:
         # before it is reported above with the rest); the p95 target is judged here.
         spawned_at, rows = read_request_log(logs / "locust_requests.tsv")
         if spawned_at is not None and rows:
-            since = steady_since(spawned_at, rows)
-            report["ramp_s"] = round(since - min(r[0] for r in rows), 1)
-            report["pages_steady"] = window_pages(rows, since, max(r[0] for r in rows) + 1)
+            steady_from = steady_since(spawned_at, rows)
+            report["ramp_s"] = round(steady_from - min(r[0] for r in rows), 1)
+            report["pages_steady"] = window_pages(rows, steady_from, max(r[0] for r in rows) + 1)
         report["failures"] = failures
         report["server_responses"] = server_statuses(logs / "serve.err")
         report["runner_tracebacks"] = sum(
