@@ -303,8 +303,23 @@ def _rows(
         yield (i, campaign, status, created, next_at, attempts)
 
 
+_GENERATED_LEAD_COLUMNS = (
+    "id",
+    "campaign_id",
+    "phone",
+    "status",
+    "variables",
+    "attempts",
+    "next_attempt_at",
+    "last_attempt_at",
+    "lease_expires_at",
+    "created_at",
+    "updated_at",
+)
+
+
 def bulk_generate(n_leads: int, *, seed: int = 11, batch: int = 5_000, progress=None) -> int:
-    """Append ``n_leads`` leads (each with 0–2 contacts) with plain INSERTs in batches.
+    """Append ``n_leads`` leads (each with 0–2 contacts) in batches (``storage.bulk.insert_rows``).
 
     Statuses are written directly, as an import would: this is data for benchmarks, not history.
     """
@@ -314,22 +329,19 @@ def bulk_generate(n_leads: int, *, seed: int = 11, batch: int = 5_000, progress=
     lead_table, contact_table = Lead._meta.db_table, SecondaryContact._meta.db_table
     start = (Lead.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
     now = timezone.now()
-    lead_sql = (
-        f"INSERT INTO {lead_table} (id, campaign_id, phone, status, variables, attempts, next_attempt_at,"
-        " last_attempt_at, lease_expires_at, created_at, updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-    )
-    contact_sql = f"INSERT INTO {contact_table} (lead_id, phone, variables, position) VALUES (%s,%s,%s,%s)"
     done = 0
     while done < n_leads:
         size = min(batch, n_leads - done)
         rows = _rows(start + done, size, campaigns, rng, now, newest=start + n_leads - 1)
         leads, contacts = _generated_batch(rows, rng, names)
         counts = Counter((lead[1], lead[3]) for lead in leads)  # (campaign id, status)
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic():
             # The counts take the batch in one statement, as the import's do (not a delta a lead).
             with lead_counts.bulk_inserted(counts):
-                cursor.executemany(lead_sql, leads)
-            cursor.executemany(contact_sql, contacts)
+                storage_bulk.insert_rows(Lead, _GENERATED_LEAD_COLUMNS, leads)
+            storage_bulk.insert_rows(
+                SecondaryContact, ("lead_id", "phone", "variables", "position"), contacts
+            )
             textsearch.catch_up()
             variable_names.catch_up()
         done += size

@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from leadmgr.storage.bulk import insert_rows
 from leadmgr.storage.locking import native_uuid_columns
 
 from .models import TEST_EVENT, Delivery, Subscription
@@ -34,6 +35,21 @@ def stamp(at: dt.datetime | None) -> str | None:
     if at is None:
         return None
     return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+# The outbox row of one event for one subscription, as ``write`` builds it.
+_DELIVERY_COLUMNS = (
+    "subscription_id",
+    "event_id",
+    "event_type",
+    "lead_id",
+    "body",
+    "created_at",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+)
 
 
 def listeners(event_type: str) -> list[int]:
@@ -76,13 +92,7 @@ def write(
             for sub in subscriptions
         )
     if rows:
-        table = ops.quote_name(Delivery._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {table} (subscription_id, event_id, event_type, lead_id, body, created_at,"
-                " state, attempts, next_attempt_at, last_error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                rows,
-            )
+        insert_rows(Delivery, _DELIVERY_COLUMNS, rows)
     return len(rows)
 
 

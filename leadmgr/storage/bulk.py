@@ -1,5 +1,6 @@
 """Writes of many rows, and what a database needs after them.
 
+- ``insert_rows``: many rows into a table in one COPY on PostgreSQL (executemany on SQLite);
 - ``update_rows``: per-row values set in one statement per chunk (``bulk_update`` builds a CASE WHEN
   per row);
 - ``checkpoint_in_background``: SQLite's WAL copied into the database file after the commit, not
@@ -13,16 +14,44 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper
 
 from . import is_postgresql, is_sqlite
 
 logger = logging.getLogger(__name__)
 
 UPDATE_CHUNK = 500
+
+
+def insert_rows(model, columns: Sequence[str], rows: Iterable[tuple], conn=None) -> None:
+    """Insert ``rows`` (tuples of the values of ``columns``, database column names, each value as
+    the database takes it) into ``model``'s table.
+
+    PostgreSQL: one ``COPY … FROM STDIN``, psycopg writing the rows in C and the backend parsing
+    no statement per row. ``executemany`` sent every row as a single-row INSERT of its own (a
+    Bind and an Execute each): half of a 100k-row import's time in a profile (6.3 of 12.7 s for
+    20k rows). SQLite (in-process, a prepared statement stepped per row): ``executemany``.
+    Database errors come out as Django's (``IntegrityError`` …) either way, and the COPY is logged
+    as a query as any other statement is (``CaptureQueriesContext`` counts it).
+    """
+    conn = conn or connection
+    qn = conn.ops.quote_name
+    table = qn(model._meta.db_table)
+    names = ", ".join(qn(column) for column in columns)
+    with conn.cursor() as cursor:
+        if not is_postgresql(conn):
+            marks = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))
+            return
+        sql = f"COPY {table} ({names}) FROM STDIN"
+        logged = cursor.debug_sql(sql) if isinstance(cursor, CursorDebugWrapper) else nullcontext()
+        with logged, conn.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 def update_rows(model, fields: Sequence[str], rows: Sequence[tuple]) -> int:

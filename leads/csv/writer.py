@@ -1,4 +1,5 @@
-"""The import's writes: a decided batch of rows as plain multi-row INSERTs and UPDATEs.
+"""The import's writes: a decided batch of rows, its new rows by ``storage.bulk.insert_rows`` (a
+COPY on PostgreSQL) and its changed leads' variables by one ``executemany``.
 
 The lifecycle decides what an arriving lead starts with (its next attempt time, its history row);
 this module only writes it, a statement per table and batch, inside the import's one transaction.
@@ -16,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from leadcounts import services as lead_counts
+from leadmgr.storage.bulk import insert_rows
 from webhooks import outbox
 
 from .. import lifecycle
@@ -25,7 +27,17 @@ from .rows import LeadRow
 # One encoder for every row: json.dumps with options builds a new encoder per call.
 _to_json = json.JSONEncoder(ensure_ascii=False).encode
 
-_LEAD_COLUMNS = "campaign_id, phone, status, variables, attempts, next_attempt_at, created_at, updated_at"
+_LEAD_COLUMNS = (
+    "campaign_id",
+    "phone",
+    "status",
+    "variables",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
+_CONTACT_COLUMNS = ("lead_id", "phone", "variables", "position")
 
 
 class BatchWriter:
@@ -37,9 +49,6 @@ class BatchWriter:
         self.reason = reason
         qn = connection.ops.quote_name
         self.lead_table = qn(Lead._meta.db_table)
-        self.contact_table = qn(SecondaryContact._meta.db_table)
-        self.history_table = qn(StatusChange._meta.db_table)
-        self.history_columns = ", ".join(lifecycle.ARRIVAL_HISTORY_COLUMNS)
 
     def write(self, batch: list[LeadRow], existing: dict[tuple[int, str], tuple[int, dict]]) -> None:
         now = timezone.now()
@@ -66,10 +75,7 @@ class BatchWriter:
                 (r.campaign.pk, r.phone, r.status, _to_json(r.variables), 0, next_db, now_db, now_db)
             )
         with lead_counts.bulk_inserted(Counter((r.campaign.pk, r.status) for r in creates)):
-            cursor.executemany(
-                f"INSERT INTO {self.lead_table} ({_LEAD_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                leads,
-            )
+            insert_rows(Lead, _LEAD_COLUMNS, leads)
         ids = self._ids(cursor, creates)
         contacts = [
             (ids[(r.campaign.pk, r.phone)], c.phone, _to_json(c.variables), position)
@@ -77,17 +83,11 @@ class BatchWriter:
             for position, c in enumerate(r.contacts)
         ]
         if contacts:
-            cursor.executemany(
-                f"INSERT INTO {self.contact_table} (lead_id, phone, variables, position) VALUES (%s, %s, %s, %s)",
-                contacts,
-            )
+            insert_rows(SecondaryContact, _CONTACT_COLUMNS, contacts)
         arrivals = ((ids[(r.campaign.pk, r.phone)], r.status) for r in creates)
         history = lifecycle.arrival_history(arrivals, at=now_db, user_id=self.user_id, reason=self.reason)
         if history:
-            marks = ", ".join(["%s"] * len(lifecycle.ARRIVAL_HISTORY_COLUMNS))
-            cursor.executemany(
-                f"INSERT INTO {self.history_table} ({self.history_columns}) VALUES ({marks})", history
-            )
+            insert_rows(StatusChange, lifecycle.ARRIVAL_HISTORY_COLUMNS, history)
         outbox.leads_imported(creates, ids, at=now)
 
     def _ids(self, cursor, rows: list[LeadRow]) -> dict[tuple[int, str], int]:
