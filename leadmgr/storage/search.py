@@ -204,6 +204,19 @@ def without_candidates(queryset: QuerySet) -> QuerySet:
     return queryset
 
 
+def is_narrowed(queryset: QuerySet) -> bool:
+    """Whether ``queryset``'s filter holds a narrowing by the search index (a text test that the
+    planner has no statistics for)."""
+    return _holds_narrowing(queryset.query.where)
+
+
+def _holds_narrowing(node: WhereNode) -> bool:
+    return any(
+        _holds_narrowing(child) if isinstance(child, WhereNode) else _narrows(child)
+        for child in node.children
+    )
+
+
 def _strip_candidates(node: WhereNode) -> WhereNode:
     children = []
     for child in node.children:

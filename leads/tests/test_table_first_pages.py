@@ -211,3 +211,60 @@ def test_a_variable_filter_counts_names_not_yet_in_the_names_table(signed_in, db
     for sort in ("", "&sort=campaign", "&sort=phone"):
         assert rows(signed_in.get(f"/leads/?var=brand_new&value=orb{sort}")) == [lead.pk]
         assert rows(signed_in.get(f"/leads/?var=no_such_name{sort}")) == []
+
+
+@pytest.fixture
+def near(monkeypatch, walked):
+    """The second walk (PostgreSQL, id order) tests the first 8 ids, after the first walk's 4."""
+    monkeypatch.setattr(pages, "NEAR_ROWS", 8)
+
+
+@pytest.mark.parametrize("sort", ["created_at", "-created_at"])
+@pytest.mark.parametrize("where", ["near", "far"])
+def test_matches_past_the_first_walk_near_the_start_or_far_give_the_rows_a_plain_sort_gives(
+    signed_in, leads, near, sort, where
+):
+    # Three matches within the first 8 ids of the order but past its first 4 (the second walk holds
+    # the page), or only past its first 8 (the matches are sorted).
+    in_order = list(Lead.objects.order_by(sort.replace("created_at", "pk")).values_list("pk", flat=True))
+    chosen = in_order[4:7] if where == "near" else in_order[8:11]
+    Lead.objects.filter(pk__in=chosen).update(variables={"company": "Zzyzx Ltd"})
+    want = expected(sort, variable_key="company", variable_value="Zzyzx")
+    assert sorted(want) == sorted(chosen)
+    got = [
+        rows(signed_in.get(f"/leads/?var=company&value=Zzyzx&sort={sort}&per_page=2&page={p}"))
+        for p in (1, 2)
+    ]
+    assert got == [want[:2], want[2:]]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the second walk is PostgreSQL's")
+def test_a_common_value_absent_from_the_newest_leads_is_found_by_the_second_walk_without_a_sort(leads, near):
+    from leads import selectors
+
+    newest_first = list(Lead.objects.order_by("-pk").values_list("pk", flat=True))
+    Lead.objects.filter(pk__in=newest_first[4:]).update(variables={"company": "Orbit Fitness"})
+    Lead.objects.filter(pk__in=newest_first[:4]).update(variables={"company": "Acme"})
+    table = LeadTable(
+        selectors.lead_list(variable_key="company", variable_value="Orbit"), order_by="-created_at"
+    )
+    ids = pages.walked_ids(table.data.data, 3)
+    query = Lead.objects.filter(pk__in=ids).order_by("-pk")
+    assert list(query.values_list("pk", flat=True)) == newest_first[4:7]
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, FORMAT JSON) {sql}", params)
+        (plan,) = cursor.fetchone()[0]
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    (union,) = [node for node in nodes(plan["Plan"]) if node["Node Type"] == "Append"]
+    # The UNION's three branches, each under its one-time filter: the first walk's rows, the second
+    # walk's, every match sorted. The first walk falls short (its 4 rows hold no match), the second
+    # holds the page, and the branch that sorts every match never runs.
+    branches = [node for node in union["Plans"] if node["Parent Relationship"] == "Member"]
+    walk, second, rest = ([c for c in b["Plans"] if c["Parent Relationship"] == "Outer"] for b in branches)
+    assert [walk[0]["Actual Loops"], second[0]["Actual Loops"], rest[0]["Actual Loops"]] == [0, 1, 0], plan
