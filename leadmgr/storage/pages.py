@@ -52,6 +52,8 @@ WALKED_PER_ROW = 20
 # 101 ms (medians of 9). A text that the index finds far more often than the filter keeps pays
 # the second walk on top of the sort: "company contains Tanaka" (a customer's name) 176 -> 223 ms.
 NEAR_ROWS = 250_000
+# A walk found the page: its rows hold a stop-th one (the parameter is stop - 1).
+_FULL = "EXISTS (SELECT 1 FROM {} LIMIT 1 OFFSET %s)"
 
 
 class _ParentScope(RawSQL):
@@ -80,7 +82,7 @@ def walked_ids(queryset: QuerySet, stop: int) -> RawSQL:
     walk.query.alias_map[base] = _Rows(*head, walk.query.alias_map[base])
     walk_sql, walk_params = _sql(walk)
     rest_sql, rest_params = _sql(queryset.values("pk"))
-    full = "EXISTS (SELECT 1 FROM page_walk LIMIT 1 OFFSET %s)"  # the walk found a stop-th row
+    full = _FULL.format("page_walk")
     if is_postgresql(connections[queryset.db]):
         near = _near(queryset)
         if near is not None:
@@ -125,8 +127,7 @@ def _with_near(walk_sql, walk_params, near: QuerySet, rest_sql, rest_params, sto
     first NEAR_ROWS ids, which runs only when the first walk falls short, the sort only when this
     one does too."""
     near_sql, near_params = _sql(near.values("pk"))
-    walked = "EXISTS (SELECT 1 FROM page_walk LIMIT 1 OFFSET %s)"
-    neared = "EXISTS (SELECT 1 FROM page_near LIMIT 1 OFFSET %s)"
+    walked, neared = _FULL.format("page_walk"), _FULL.format("page_near")
     sql = (
         f"WITH page_walk AS ({walk_sql}), "
         f"page_near AS (SELECT * FROM ({near_sql} LIMIT %s) near_rows WHERE NOT {walked}) "

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from leadmgr.storage.bulk import insert_rows
 from leadmgr.testing import next_phone
-from leads.models import Lead, SecondaryContact, StatusChange
+from leads.models import Lead, SecondaryContact, Status, StatusChange
 
 COLUMNS = (
     "campaign_id",
@@ -35,7 +35,7 @@ def row(campaign, phone, *, variables=None, next_at=None, at=None):
     return (
         campaign.pk,
         phone,
-        "pending",
+        Status.CREATED,
         json.dumps(variables or {}, ensure_ascii=False),
         0,
         db(next_at) if next_at else None,
@@ -61,7 +61,7 @@ def test_the_rows_are_stored_with_every_value_as_written(campaign):
     assert a.variables == {"customer_name": AWKWARD, "n": 3}
     assert a.next_attempt_at == next_at and b.next_attempt_at is None
     assert a.created_at == dt.datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
-    assert (a.status, a.attempts, b.variables) == ("pending", 0, {})
+    assert (a.status, a.attempts, b.variables) == (Status.CREATED, 0, {})
 
 
 @pytest.mark.django_db(transaction=True)
@@ -74,7 +74,17 @@ def test_booleans_nulls_and_foreign_keys_as_an_insert_stores_them(campaign):
         insert_rows(
             StatusChange,
             ("lead_id", "from_status", "to_status", "at", "automatic", "user_id", "reason"),
-            [(lead.pk, "", "pending", connection.ops.adapt_datetimefield_value(at), True, None, AWKWARD)],
+            [
+                (
+                    lead.pk,
+                    "",
+                    Status.CREATED,
+                    connection.ops.adapt_datetimefield_value(at),
+                    True,
+                    None,
+                    AWKWARD,
+                )
+            ],
         )
         insert_rows(
             SecondaryContact,
